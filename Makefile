@@ -1,0 +1,43 @@
+# The two commands a newcomer needs are `make demo` and `make test` (see README.md).
+# Every target does its own set-up, so both work on a fresh Debian machine.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup system-deps lint typecheck unit control-plane bench clean
+
+demo: setup
+	$(PY) -m teal_taskstore demo
+
+test: setup control-plane lint typecheck
+	$(PY) -m pytest
+
+setup: system-deps $(STAMP)
+
+# redis-server for the real-Redis tests, openssl for the control plane's certificates.
+system-deps:
+	@scripts/install-system-deps
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[operator,dev]'
+	touch $(STAMP)
+
+control-plane: setup
+	$(PY) scripts/control-plane build
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: setup
+	$(PY) -m mypy
+
+bench: setup
+	$(PY) scripts/bench_library.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

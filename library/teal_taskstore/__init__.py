@@ -1,0 +1,1 @@
+"""Task persistence for Teal Agents."""

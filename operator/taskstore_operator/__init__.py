@@ -1,0 +1,1 @@
+"""The TaskStore operator: reconciles TaskStore resources and injects agent environment."""
