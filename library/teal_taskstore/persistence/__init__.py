@@ -1,0 +1,1 @@
+"""Task persistence backends and the factory that picks one from the environment."""

@@ -1,0 +1,34 @@
+"""The library's errors.
+
+Every failed operation raises a :class:`PersistenceError` subclass whose message names the
+operation and the task or request id, with the underlying cause chained (``raise ... from``).
+Bad settings raise :class:`ConfigurationError`, which names the environment variable.
+"""
+
+
+class PersistenceError(Exception):
+    """Base class of every error raised by a persistence operation."""
+
+
+class PersistenceCreateError(PersistenceError):
+    """A task could not be created, for example because its id already exists."""
+
+
+class PersistenceLoadError(PersistenceError):
+    """A task could not be loaded, for example because the stored data does not parse."""
+
+
+class PersistenceUpdateError(PersistenceError):
+    """A task could not be updated, for example because it does not exist."""
+
+
+class PersistenceConflictError(PersistenceUpdateError):
+    """Somebody else wrote the task since this copy of it was loaded or written."""
+
+
+class PersistenceDeleteError(PersistenceError):
+    """A task could not be deleted, for example because it does not exist."""
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or invalid; the message names the variable and what was expected."""

@@ -1,0 +1,84 @@
+"""``InMemoryPersistenceManager``: the default backend, one dictionary per manager."""
+
+from dataclasses import dataclass
+
+from teal_taskstore.config import AppConfig
+from teal_taskstore.errors import (
+    PersistenceConflictError,
+    PersistenceCreateError,
+    PersistenceDeleteError,
+    PersistenceUpdateError,
+)
+from teal_taskstore.models import AgentTask
+from teal_taskstore.persistence.task_persistence_manager import TaskPersistenceManager
+
+
+@dataclass
+class _StoredTask:
+    task: AgentTask
+    version: int
+
+
+class InMemoryPersistenceManager(TaskPersistenceManager):
+    """Keeps tasks in process memory, for development and single-replica agents.
+
+    Tasks are copied in and out, so mutating a loaded task never changes the stored one.
+    Every method runs without awaiting, so each operation is atomic within the event loop.
+    """
+
+    def __init__(self, app_config: AppConfig | None = None) -> None:
+        self._tasks: dict[str, _StoredTask] = {}
+        self._task_ids_by_request: dict[str, set[str]] = {}
+
+    async def create(self, task: AgentTask) -> None:
+        if task.task_id in self._tasks:
+            raise PersistenceCreateError(
+                f"create task {task.task_id!r}: a task with this id already exists"
+            )
+        self._store(task, version=1)
+
+    async def load(self, task_id: str) -> AgentTask | None:
+        stored = self._tasks.get(task_id)
+        return None if stored is None else self._copy_out(stored)
+
+    async def update(self, task: AgentTask) -> None:
+        stored = self._tasks.get(task.task_id)
+        if stored is None:
+            raise PersistenceUpdateError(f"update task {task.task_id!r}: no such task")
+        seen = self.seen_version(task)
+        if seen is not None and seen != stored.version:
+            raise PersistenceConflictError(
+                f"update task {task.task_id!r}: written by someone else since this copy was "
+                f"loaded (copy has version {seen}, store has {stored.version}); load it again"
+            )
+        self._unindex(stored.task)
+        self._store(task, version=stored.version + 1)
+
+    async def delete(self, task_id: str) -> None:
+        stored = self._tasks.pop(task_id, None)
+        if stored is None:
+            raise PersistenceDeleteError(f"delete task {task_id!r}: no such task")
+        self._unindex(stored.task)
+
+    async def load_by_request_id(self, request_id: str) -> AgentTask | None:
+        for task_id in sorted(self._task_ids_by_request.get(request_id, ())):
+            return self._copy_out(self._tasks[task_id])
+        return None
+
+    def _store(self, task: AgentTask, version: int) -> None:
+        self._tasks[task.task_id] = _StoredTask(task.model_copy(deep=True), version)
+        for request_id in task.request_ids():
+            self._task_ids_by_request.setdefault(request_id, set()).add(task.task_id)
+        self.remember_version(task, version)
+
+    def _unindex(self, task: AgentTask) -> None:
+        for request_id in task.request_ids():
+            task_ids = self._task_ids_by_request[request_id]
+            task_ids.discard(task.task_id)
+            if not task_ids:
+                del self._task_ids_by_request[request_id]
+
+    def _copy_out(self, stored: _StoredTask) -> AgentTask:
+        task = stored.task.model_copy(deep=True)
+        self.remember_version(task, stored.version)
+        return task

@@ -1,0 +1,100 @@
+"""Tasks and backends for the library's behavioural suite (used by tests/library)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import fakeredis
+import redis
+import redis.asyncio
+from teal_taskstore import (
+    AgentTask,
+    AgentTaskItem,
+    AppConfig,
+    MultiModalItem,
+    RedisTaskPersistenceManager,
+    TaskPersistenceManager,
+)
+from teal_taskstore.persistence.redis_persistence_manager import RedisSettings
+
+from support.redis_server import RedisServer
+
+
+def make_item(task_id: str, request_id: str, text: str = "hello") -> AgentTaskItem:
+    """One user item of a task."""
+    return AgentTaskItem(
+        task_id=task_id,
+        role="user",
+        item=MultiModalItem(content=text),
+        request_id=request_id,
+        updated=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+
+
+def make_task(
+    task_id: str = "task-1", request_ids: tuple[str, ...] = ("req-1",), **fields: object
+) -> AgentTask:
+    """A task with one item per request id."""
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    values: dict[str, object] = {
+        "task_id": task_id,
+        "session_id": "session-1",
+        "user_id": "user-1",
+        "items": [make_item(task_id, rid) for rid in request_ids],
+        "created_at": now,
+        "last_updated": now,
+    }
+    values.update(fields)
+    return AgentTask.model_validate(values)
+
+
+def redis_env(server: RedisServer, **overrides: str) -> AppConfig:
+    """An AppConfig pointing at ``server``, with extra ``TA_REDIS_*`` settings."""
+    env = {"TA_REDIS_HOST": "127.0.0.1", "TA_REDIS_PORT": str(server.port), **overrides}
+    return AppConfig(env)
+
+
+@dataclass
+class Backend:
+    """Builds managers that share one store, so tests can play several agent replicas."""
+
+    name: str
+    _build: Callable[[dict[str, str]], TaskPersistenceManager]
+    raw_client: Callable[[], "redis.asyncio.Redis"] | None = None
+    managers: list[TaskPersistenceManager] = field(default_factory=list)
+
+    @property
+    def expires(self) -> bool:
+        return self.name != "memory"
+
+    def new_manager(self, **settings: str) -> TaskPersistenceManager:
+        """Another manager on the same store (the in-memory store has only one manager)."""
+        if self.name == "memory" and self.managers:
+            return self.managers[0]
+        manager = self._build(settings)
+        self.managers.append(manager)
+        return manager
+
+
+def fake_redis_backend() -> Backend:
+    """A backend whose managers share one fakeredis server."""
+    server = fakeredis.FakeServer()
+
+    def raw() -> "redis.asyncio.Redis":
+        return fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+
+    def build(settings: dict[str, str]) -> TaskPersistenceManager:
+        return RedisTaskPersistenceManager(
+            settings=RedisSettings.from_config(AppConfig(settings)), client=raw()
+        )
+
+    return Backend("fakeredis", build, raw)
+
+
+def flush(server: RedisServer) -> None:
+    """Empty the server's databases."""
+    client = redis.Redis(host="127.0.0.1", port=server.port)
+    try:
+        client.flushall()
+    finally:
+        client.close()

@@ -1,0 +1,16 @@
+"""Wait for a condition with a deadline, instead of sleeping a fixed time and hoping."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.05
+) -> None:
+    """Poll ``condition`` until it is true; ``AssertionError`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s: {condition}")
+        await asyncio.sleep(interval)
