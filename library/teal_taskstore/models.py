@@ -51,6 +51,14 @@ class AgentTask(BaseModel):
     # The store version this object last saw (optimistic concurrency); never serialised.
     _store_version: int | None = PrivateAttr(default=None)
 
+    def __eq__(self, other: object) -> bool:
+        # Equal content is equal, whatever store version each copy last saw.
+        if not isinstance(other, AgentTask):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
+
     def request_ids(self) -> list[str]:
         """The distinct request ids of the task's items, in order of first appearance."""
         return list(dict.fromkeys(item.request_id for item in self.items))

@@ -223,8 +223,8 @@ async def test_every_failure_names_the_operation_and_id(manager: TaskPersistence
     with pytest.raises(PersistenceError) as raised:
         await manager.create(make_task("ghost"))
     failures.append(raised.value)
-    for failure, operation in zip(failures, ["update", "delete", "create"], strict=True):
-        assert operation in str(failure)
+    for failure, name in zip(failures, ["update", "delete", "create"], strict=True):
+        assert name in str(failure)
         assert "'ghost'" in str(failure)
 
 

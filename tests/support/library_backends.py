@@ -98,3 +98,26 @@ def flush(server: RedisServer) -> None:
         client.flushall()
     finally:
         client.close()
+
+
+def create_in_subprocess(port: int, start_at: float, user_id: str) -> bool:
+    """Run in a child process: wait for ``start_at``, create task-1, report whether it won."""
+    import asyncio
+    import time
+
+    from teal_taskstore import PersistenceCreateError
+
+    async def create() -> bool:
+        manager = RedisTaskPersistenceManager(
+            AppConfig({"TA_REDIS_HOST": "127.0.0.1", "TA_REDIS_PORT": str(port)})
+        )
+        async with manager:
+            await manager.health_check()  # connect before the start line
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+            try:
+                await manager.create(make_task(user_id=user_id))
+            except PersistenceCreateError:
+                return False
+            return True
+
+    return asyncio.run(create())
