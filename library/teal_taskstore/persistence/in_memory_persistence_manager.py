@@ -30,6 +30,9 @@ class InMemoryPersistenceManager(TaskPersistenceManager):
         self._tasks: dict[str, _StoredTask] = {}
         self._task_ids_by_request: dict[str, set[str]] = {}
 
+    def __repr__(self) -> str:
+        return f"InMemoryPersistenceManager(tasks={len(self._tasks)})"
+
     async def create(self, task: AgentTask) -> None:
         if task.task_id in self._tasks:
             raise PersistenceCreateError(
