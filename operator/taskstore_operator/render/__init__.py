@@ -1,0 +1,1 @@
+"""Pure builders: managed Redis manifests, agent environment and apply bodies, conditions."""
