@@ -139,7 +139,8 @@ def openapi_schema() -> dict[str, Any]:
                 "description": "Versioned schema of this object: tealagents.io/v1alpha1.",
             },
             "kind": {"type": "string", "description": "Kind of this object: TaskStore."},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # The API server refuses anything but a bare object here: metadata is its own.
+            "metadata": {"type": "object"},
             # Defaulting {} lets the nested defaults apply to a TaskStore written without spec.
             "spec": {**structural_schema(TaskStoreSpec), "default": {}},
             "status": structural_schema(TaskStoreStatus),

@@ -266,7 +266,6 @@ class RedisSpec(ApiModel):
         CelRule(
             rule="has(self.managed) != has(self.external)",
             message="exactly one of managed or external must be set",
-            reason="FieldValueRequired",
             holds=lambda redis: (redis.managed is None) != (redis.external is None),
         ),
     )
@@ -400,7 +399,7 @@ class CustomBackend(ApiModel):
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
         CelRule(
-            rule=f"self.env.all(e, !(e.name in [{_RESERVED_ENV_CEL}]))",
+            rule=f"!has(self.env) || self.env.all(e, !(e.name in [{_RESERVED_ENV_CEL}]))",
             message=(
                 f"env must not set {' or '.join(RESERVED_CUSTOM_ENV)}: "
                 "module and className set them"
@@ -436,38 +435,37 @@ class CustomBackend(ApiModel):
     )
 
 
+def _settings_only_with_backend(backend: Backend, field: str) -> tuple[CelRule, CelRule]:
+    """Rules making spec.<field> required with ``backend`` and forbidden with any other.
+
+    The CEL tests has(self.backend) because the API server also checks these rules
+    against the spec's default ({}), before nested defaults fill in backend.
+    """
+    selected = f"(has(self.backend) && self.backend == '{backend}')"
+    return (
+        CelRule(
+            rule=f"!has(self.{field}) || {selected}",
+            message=f"{field} is allowed only when backend is {backend}",
+            field_path=f".{field}",
+            reason="FieldValueForbidden",
+            holds=lambda spec: spec.backend == backend or getattr(spec, field) is None,
+        ),
+        CelRule(
+            rule=f"!{selected} || has(self.{field})",
+            message=f"{field} is required when backend is {backend}",
+            field_path=f".{field}",
+            reason="FieldValueRequired",
+            holds=lambda spec: spec.backend != backend or getattr(spec, field) is not None,
+        ),
+    )
+
+
 class TaskStoreSpec(ApiModel):
     """The desired task store: a backend and its settings."""
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
-        CelRule(
-            rule="self.backend == 'redis' || !has(self.redis)",
-            message="redis is allowed only when backend is redis",
-            field_path=".redis",
-            reason="FieldValueForbidden",
-            holds=lambda spec: spec.backend == Backend.REDIS or spec.redis is None,
-        ),
-        CelRule(
-            rule="self.backend != 'redis' || has(self.redis)",
-            message="redis is required when backend is redis",
-            field_path=".redis",
-            reason="FieldValueRequired",
-            holds=lambda spec: spec.backend != Backend.REDIS or spec.redis is not None,
-        ),
-        CelRule(
-            rule="self.backend == 'custom' || !has(self.custom)",
-            message="custom is allowed only when backend is custom",
-            field_path=".custom",
-            reason="FieldValueForbidden",
-            holds=lambda spec: spec.backend == Backend.CUSTOM or spec.custom is None,
-        ),
-        CelRule(
-            rule="self.backend != 'custom' || has(self.custom)",
-            message="custom is required when backend is custom",
-            field_path=".custom",
-            reason="FieldValueRequired",
-            holds=lambda spec: spec.backend != Backend.CUSTOM or spec.custom is not None,
-        ),
+        *_settings_only_with_backend(Backend.REDIS, "redis"),
+        *_settings_only_with_backend(Backend.CUSTOM, "custom"),
     )
 
     backend: Backend = Field(
@@ -598,7 +596,7 @@ class TaskStore(ApiModel):
         ),
         CelRule(
             rule=(
-                "!has(self.spec.redis) || !has(self.spec.redis.managed)"
+                "!has(self.spec) || !has(self.spec.redis) || !has(self.spec.redis.managed)"
                 f" || (size(self.metadata.name) <= {MAX_MANAGED_NAME_LENGTH}"
                 f" && self.metadata.name.matches('{DNS_LABEL_PATTERN}'))"
             ),
