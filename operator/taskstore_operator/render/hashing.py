@@ -19,7 +19,7 @@ def secret_fingerprint(secret_uid: str, data_value: str) -> str:
 
     Keyed with the Secret's uid: the fingerprint ends up in pod template annotations,
     which more people can read than the Secret, and a plain hash of a weak password could
-    be brute-forced offline. The uid is known only to those who can read the Secret, and a
-    recreated Secret gets a new one, which rolls the pods as a new password must.
+    be brute-forced offline. The uid is normally seen only by those who can read the
+    Secret, and a recreated Secret gets a new one, which rolls pods as a new password must.
     """
     return hmac.new(secret_uid.encode(), data_value.encode(), hashlib.sha256).hexdigest()
