@@ -1,0 +1,606 @@
+"""Start and stop a local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager.
+
+Like controller-runtime's envtest, but with the controller manager, so garbage collection,
+namespace deletion and service-account tokens work. No scheduler or kubelet runs, so Pods
+never start. Only the standard library is used, so the demo and the CLI can use it
+without the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import functools
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .binaries import Binaries, find_binaries
+
+DEFAULT_CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",
+)
+
+STOP_GRACE_SECONDS = 5.0
+LOG_TAIL_LINES = 30
+POLL_INTERVAL_SECONDS = 0.1
+
+_OPENSSL_CONFIG = """\
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+authorityKeyIdentifier = keyid
+subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, \
+DNS:kubernetes.default.svc, IP:10.0.0.1
+"""
+
+_PR_SET_PDEATHSIG = 1
+# Looked up before any fork: the child may only call it, not load libraries.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: a killed test run must not leave servers behind.
+
+    Linux sends the signal when the *thread* that started the child ends, so start
+    control planes from a thread that outlives them (the main thread in practice).
+    """
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class ControlPlaneError(RuntimeError):
+    """A component failed to start or the API server refused a request."""
+
+
+class _PortInUseError(Exception):
+    """A component exited because one of its ports was taken in the meantime."""
+
+
+def pick_free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct loopback ports that were free a moment ago."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(lines[-LOG_TAIL_LINES:])
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+_running: set[ControlPlane] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for plane in list(_running):
+        plane.stop()
+
+
+class ControlPlane:
+    """etcd, kube-apiserver (RBAC) and kube-controller-manager on free loopback ports.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`. After start,
+    :attr:`kubeconfig` is an admin (``system:masters``) kubeconfig accepted by kubectl,
+    the Python client and kopf. Everything lives in a temporary directory that
+    :meth:`stop` removes, after stopping every process it started.
+    """
+
+    def __init__(
+        self,
+        binaries: Binaries | None = None,
+        *,
+        start_timeout: float = 60.0,
+        controllers: Sequence[str] | None = DEFAULT_CONTROLLERS,
+        extra_apiserver_args: Sequence[str] = (),
+        port_attempts: int = 5,
+    ) -> None:
+        """Configure, without starting anything.
+
+        ``controllers=None`` runs no kube-controller-manager (as envtest does); it is
+        also left out when ``binaries`` has none. Without binaries, the cached build
+        is used (it must exist: run ``scripts/control-plane build``).
+        """
+        self.binaries = binaries or find_binaries(build=False)
+        self.start_timeout = start_timeout
+        self.controllers = tuple(controllers or ()) if self.binaries.kube_controller_manager else ()
+        self.extra_apiserver_args = tuple(extra_apiserver_args)
+        self.port_attempts = port_attempts
+        self._processes: list[_Process] = []
+        self._work_dir: Path | None = None
+        self._server: str | None = None
+        self._tls: ssl.SSLContext | None = None
+
+    # -- public API -----------------------------------------------------------------------
+
+    @property
+    def work_dir(self) -> Path:
+        """The temporary directory holding certificates, data and logs."""
+        if self._work_dir is None:
+            raise ControlPlaneError("the control plane is not started")
+        return self._work_dir
+
+    @property
+    def server(self) -> str:
+        """The API server URL, e.g. ``https://127.0.0.1:40123``."""
+        if self._server is None:
+            raise ControlPlaneError("the control plane is not started")
+        return self._server
+
+    @property
+    def kubeconfig(self) -> Path:
+        """Path of the admin kubeconfig (user ``admin`` in group ``system:masters``)."""
+        return self.work_dir / "admin.kubeconfig"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the serving certificate and the client certificates."""
+        return self.work_dir / "ca.crt"
+
+    @property
+    def has_controller_manager(self) -> bool:
+        """Whether kube-controller-manager runs (needed for garbage collection)."""
+        return bool(self.controllers)
+
+    @property
+    def process_ids(self) -> list[int]:
+        """Pids of the processes this control plane started and has not stopped."""
+        return [process.popen.pid for process in self._processes]
+
+    def start(self) -> None:
+        """Start every component and wait until the API server is ready.
+
+        Raises :class:`ControlPlaneError` with the tail of the component's log as soon as
+        one exits or the deadline passes; whatever was started is stopped again.
+        """
+        if self._work_dir is not None:
+            raise ControlPlaneError("the control plane is already started")
+        self._work_dir = Path(tempfile.mkdtemp(prefix="teal-taskstore-control-plane-"))
+        _running.add(self)
+        try:
+            deadline = time.monotonic() + self.start_timeout
+            self._make_certificates()
+            etcd_url = self._start_etcd(deadline)
+            self._start_apiserver(etcd_url, deadline)
+            if self.controllers:
+                self._start_controller_manager(deadline)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop every started process by pid (terminate, wait, kill) and remove the files."""
+        while self._processes:
+            self._processes.pop().stop()
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+        self._work_dir = None
+        self._server = None
+        self._tls = None
+        _running.discard(self)
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def check_running(self) -> None:
+        """Raise :class:`ControlPlaneError` if a component has exited."""
+        for process in self._processes:
+            code = process.popen.poll()
+            if code is not None:
+                raise ControlPlaneError(
+                    f"{process.name} exited with code {code}; "
+                    f"last lines of {process.log_path}:\n{process.log_tail()}"
+                )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        content_type: str = "application/json",
+        timeout: float = 10.0,
+    ) -> tuple[int, bytes]:
+        """Send one request as the admin user; return the status code and the raw body."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310  # our own https:// server
+            self.server + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": content_type, "Accept": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(  # noqa: S310  # the Request above
+                request, context=self._admin_tls(), timeout=timeout
+            ) as reply:
+                return int(reply.status), bytes(reply.read())
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def request_json(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Like :meth:`request`, but raise on an error status and decode the JSON reply."""
+        status, payload = self.request(method, path, body)
+        if status >= 400:
+            raise ControlPlaneError(f"{method} {path} failed with {status}: {payload[:500]!r}")
+        decoded: dict[str, Any] = json.loads(payload)
+        return decoded
+
+    def install_crd(self, manifest: Mapping[str, Any], *, timeout: float = 30.0) -> None:
+        """Create (or replace) a CustomResourceDefinition and wait until it is Established."""
+        collection = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        name = manifest["metadata"]["name"]
+        status, payload = self.request("POST", collection, manifest)
+        if status == 409:
+            current = self.request_json("GET", f"{collection}/{name}")
+            replacement = json.loads(json.dumps(manifest))
+            replacement["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            self.request_json("PUT", f"{collection}/{name}", replacement)
+        elif status >= 400:
+            raise ControlPlaneError(f"creating CRD {name} failed with {status}: {payload[:500]!r}")
+
+        def established() -> bool:
+            conditions = self.request_json("GET", f"{collection}/{name}").get("status", {})
+            return any(
+                condition["type"] == "Established" and condition["status"] == "True"
+                for condition in conditions.get("conditions", [])
+            )
+
+        self._wait_for(f"CRD {name} to be Established", established, time.monotonic() + timeout)
+
+    def service_account_kubeconfig(
+        self, namespace: str, name: str, *, expiration_seconds: int = 3600
+    ) -> Path:
+        """Write a kubeconfig that acts as ServiceAccount ``namespace/name`` (TokenRequest API).
+
+        The ServiceAccount must exist. The token is only written to the kubeconfig file.
+        """
+        token_request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": expiration_seconds},
+        }
+        path = (
+            f"/api/v1/namespaces/{urllib.parse.quote(namespace)}"
+            f"/serviceaccounts/{urllib.parse.quote(name)}/token"
+        )
+        token = self.request_json("POST", path, token_request)["status"]["token"]
+        kubeconfig = self.work_dir / f"serviceaccount-{namespace}-{name}.kubeconfig"
+        self._write_kubeconfig(
+            kubeconfig, f"system:serviceaccount:{namespace}:{name}", {"token": token}
+        )
+        return kubeconfig
+
+    def kubectl(
+        self, *args: str, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl as admin against this control plane (not checked: inspect the result)."""
+        return subprocess.run(
+            [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    # -- start-up -------------------------------------------------------------------------
+
+    def _make_certificates(self) -> None:
+        directory = self.work_dir
+        config = directory / "openssl.cnf"
+        config.write_text(_OPENSSL_CONFIG)
+        # EC keys: generating them takes milliseconds, RSA keys take much longer.
+        new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        _openssl(
+            directory,
+            "req", "-x509", "-config", str(config), "-extensions", "ca", *new_key,
+            "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=teal-taskstore-test-ca",
+        )  # fmt: skip
+        for name, subject, extensions in (
+            ("admin", "/O=system:masters/CN=admin", "client"),
+            ("apiserver", "/CN=kube-apiserver", "server"),
+        ):
+            _openssl(
+                directory,
+                "req", "-new", "-config", str(config), *new_key,
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
+            )  # fmt: skip
+            _openssl(
+                directory,
+                "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-set_serial", str(secrets.randbits(63)), "-days", "2",
+                "-extfile", str(config), "-extensions", extensions, "-out", f"{name}.crt",
+            )  # fmt: skip
+        # The key the API server signs ServiceAccount tokens with, and its public half.
+        _openssl(
+            directory,
+            "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", "serviceaccount.key",
+        )  # fmt: skip
+        _openssl(
+            directory, "pkey", "-in", "serviceaccount.key", "-pubout", "-out", "serviceaccount.pub"
+        )
+
+    def _start_etcd(self, deadline: float) -> str:
+        def arguments(ports: list[int]) -> list[str]:
+            client, peer = (f"http://127.0.0.1:{port}" for port in ports)
+            return [
+                str(self.binaries.etcd),
+                "--name=default",
+                f"--data-dir={self.work_dir / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=default={peer}",
+                # Throw-away data: durability only costs time here.
+                "--unsafe-no-fsync",
+            ]
+
+        def ready(ports: list[int]) -> bool:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{ports[0]}/health", timeout=1
+                ) as reply:
+                    return bool(json.loads(reply.read()).get("health") == "true")
+            except (OSError, ValueError):
+                return False
+
+        ports = self._start_on_free_ports("etcd", 2, arguments, ready, deadline)
+        return f"http://127.0.0.1:{ports[0]}"
+
+    def _start_apiserver(self, etcd_url: str, deadline: float) -> None:
+        directory = self.work_dir
+
+        def arguments(ports: list[int]) -> list[str]:
+            self._server = f"https://127.0.0.1:{ports[0]}"
+            self._write_kubeconfig(
+                self.kubeconfig,
+                "admin",
+                {
+                    "client-certificate": str(directory / "admin.crt"),
+                    "client-key": str(directory / "admin.key"),
+                },
+            )
+            arguments = [
+                str(self.binaries.kube_apiserver),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={ports[0]}",
+                f"--cert-dir={directory / 'apiserver-certs'}",
+                f"--tls-cert-file={directory / 'apiserver.crt'}",
+                f"--tls-private-key-file={directory / 'apiserver.key'}",
+                f"--client-ca-file={self.ca_file}",
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={directory / 'serviceaccount.pub'}",
+                f"--service-account-signing-key-file={directory / 'serviceaccount.key'}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                # The default reconciler would publish 127.0.0.1 as the `kubernetes`
+                # Service's endpoint, which validation rejects as a loopback address.
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+            ]
+            if not self.controllers:
+                # Nothing creates the `default` ServiceAccounts, so Pods would be refused.
+                arguments.append("--disable-admission-plugins=ServiceAccount")
+            return arguments + list(self.extra_apiserver_args)
+
+        def ready(ports: list[int]) -> bool:
+            try:
+                # Short timeout: a port taken by something else may accept and never answer.
+                return self.request("GET", "/readyz", timeout=2)[0] == 200
+            except (OSError, http.client.HTTPException):
+                return False
+
+        self._start_on_free_ports("kube-apiserver", 1, arguments, ready, deadline)
+
+    def _start_controller_manager(self, deadline: float) -> None:
+        assert self.binaries.kube_controller_manager is not None  # checked in __init__
+        directory = self.work_dir
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.binaries.kube_controller_manager),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                # No serving endpoint needed: readiness is seen through the API instead.
+                "--secure-port=0",
+                f"--controllers={','.join(self.controllers)}",
+                f"--service-account-private-key-file={directory / 'serviceaccount.key'}",
+                f"--root-ca-file={self.ca_file}",
+            ],
+        )
+        if "serviceaccount-controller" in self.controllers:
+            # The `default` ServiceAccount appears once the controllers are running.
+            self._wait_for(
+                "kube-controller-manager to create the default ServiceAccount",
+                lambda: (
+                    self.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0]
+                    == 200
+                ),
+                deadline,
+            )
+
+    def _start_on_free_ports(
+        self,
+        name: str,
+        port_count: int,
+        arguments: Callable[[list[int]], list[str]],
+        ready: Callable[[list[int]], bool],
+        deadline: float,
+    ) -> list[int]:
+        """Start a component, and start it again on other ports if one was taken meanwhile."""
+        for _ in range(self.port_attempts):
+            ports = pick_free_ports(port_count)
+            process = self._spawn(name, arguments(ports))
+            try:
+                self._wait_for(
+                    f"{name} to be ready", functools.partial(ready, ports), deadline, process
+                )
+            except _PortInUseError:
+                self._processes.remove(process)
+                process.stop()
+                continue
+            return ports
+        raise ControlPlaneError(f"{name}: all of {self.port_attempts} port choices were in use")
+
+    def _spawn(self, name: str, arguments: list[str]) -> _Process:
+        log_path = self.work_dir / f"{name}.log"
+        with log_path.open("wb") as log:
+            popen = subprocess.Popen(
+                arguments,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.work_dir,
+                # Own session: a Ctrl-C meant for the caller must not kill the servers
+                # before the caller stops them in order.
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        process = _Process(name, popen, log_path)
+        self._processes.append(process)
+        return process
+
+    def _wait_for(
+        self,
+        what: str,
+        condition: Callable[[], bool],
+        deadline: float,
+        starting: _Process | None = None,
+    ) -> None:
+        """Poll ``condition`` until it holds; fail at once if a started process exits.
+
+        If ``starting`` exits because a port is taken, raise :class:`_PortInUseError`.
+        """
+        while True:
+            if (
+                starting is not None
+                and starting.popen.poll() is not None
+                and "address already in use" in starting.log_tail()
+            ):
+                raise _PortInUseError(starting.name)
+            self.check_running()
+            if condition():
+                return
+            if time.monotonic() > deadline:
+                logs = "\n".join(
+                    f"--- last lines of {process.log_path}:\n{process.log_tail()}"
+                    for process in self._processes
+                )
+                raise ControlPlaneError(f"timed out waiting for {what}\n{logs}")
+            time.sleep(POLL_INTERVAL_SECONDS)
+
+    def _admin_tls(self) -> ssl.SSLContext:
+        if self._tls is None:
+            context = ssl.create_default_context(cafile=str(self.ca_file))
+            context.load_cert_chain(self.work_dir / "admin.crt", self.work_dir / "admin.key")
+            self._tls = context
+        return self._tls
+
+    def _write_kubeconfig(self, path: Path, user: str, credentials: Mapping[str, str]) -> None:
+        # JSON is valid YAML, and needs no YAML library.
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "teal-taskstore",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)},
+                }
+            ],
+            "users": [{"name": user, "user": dict(credentials)}],
+            "contexts": [
+                {
+                    "name": "teal-taskstore",
+                    "context": {"cluster": "teal-taskstore", "user": user, "namespace": "default"},
+                }
+            ],
+            "current-context": "teal-taskstore",
+        }
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(config, handle, indent=2)
+
+
+def _openssl(directory: Path, *arguments: str) -> None:
+    if shutil.which("openssl") is None:
+        raise ControlPlaneError("openssl is missing: run scripts/install-system-deps")
+    result = subprocess.run(
+        ["openssl", *arguments], cwd=directory, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise ControlPlaneError(f"openssl {arguments[0]} failed: {result.stderr.strip()}")
