@@ -2,13 +2,21 @@
 
 import pytest
 import redis.asyncio
+import redis.exceptions
 from support.library_backends import Backend, make_item, make_task
 from support.polling import eventually
-from teal_taskstore import PersistenceLoadError, TaskPersistenceManager
+from teal_taskstore import (
+    AgentTask,
+    PersistenceLoadError,
+    PersistenceUpdateError,
+    RedisTaskPersistenceManager,
+    TaskPersistenceManager,
+)
 
 pytestmark = pytest.mark.parametrize("backend", ["fakeredis", "redis"], indirect=True)
 
 TASK_KEY = "taskstore:v1:task:task-1"
+REQUESTS_KEY = "taskstore:v1:task-requests:task-1"
 
 
 def raw(backend: Backend) -> redis.asyncio.Redis:
@@ -18,15 +26,21 @@ def raw(backend: Backend) -> redis.asyncio.Redis:
 
 async def test_keys_follow_the_documented_versioned_layout(backend: Backend) -> None:
     manager = backend.new_manager(TA_REDIS_KEY_PREFIX="team-a:")
-    await manager.create(make_task(request_ids=("req-1",)))
+    task = make_task(request_ids=("req-1",))
+    await manager.create(task)
     client = raw(backend)
     assert sorted(await client.keys("*")) == [
         "team-a:taskstore:v1:request:req-1",
+        "team-a:taskstore:v1:task-requests:task-1",
         "team-a:taskstore:v1:task:task-1",
     ]
-    stored = await client.hgetall("team-a:taskstore:v1:task:task-1")
-    assert stored["version"] == "1"
-    assert stored["rid:req-1"] == "1"
+    stored = await client.get("team-a:taskstore:v1:task:task-1")
+    assert isinstance(stored, str)
+    version, writer, data = stored.split(":", 2)
+    assert version == "1"
+    assert len(writer) == 16
+    assert AgentTask.model_validate_json(data) == task
+    assert await client.smembers("team-a:taskstore:v1:task-requests:task-1") == {"req-1"}
     assert await client.smembers("team-a:taskstore:v1:request:req-1") == {"task-1"}
 
 
@@ -45,16 +59,14 @@ async def test_task_and_index_share_one_expiry_refreshed_by_every_write(backend:
     manager = backend.new_manager(TA_REDIS_TTL="100")
     client = raw(backend)
     await manager.create(make_task())
-    await client.expire(TASK_KEY, 5)
-    await client.expire("taskstore:v1:request:req-1", 5)
+    for key in (TASK_KEY, REQUESTS_KEY, "taskstore:v1:request:req-1"):
+        await client.expire(key, 5)
     task = await manager.load("task-1")
     assert task is not None
     task.items.append(make_item("task-1", "req-2"))
     await manager.update(task)
-    ttls = [
-        await client.ttl(key)
-        for key in (TASK_KEY, "taskstore:v1:request:req-1", "taskstore:v1:request:req-2")
-    ]
+    keys = (TASK_KEY, REQUESTS_KEY, "taskstore:v1:request:req-1", "taskstore:v1:request:req-2")
+    ttls = [await client.ttl(key) for key in keys]
     assert all(95 <= ttl <= 100 for ttl in ttls), ttls
 
 
@@ -62,7 +74,7 @@ async def test_task_and_index_expire_together(backend: Backend) -> None:
     manager = backend.new_manager(TA_REDIS_TTL="1")
     await manager.create(make_task())
     client = raw(backend)
-    assert await client.exists(TASK_KEY, "taskstore:v1:request:req-1") == 2
+    assert await client.exists(TASK_KEY, REQUESTS_KEY, "taskstore:v1:request:req-1") == 3
 
     async def task_gone() -> bool:
         return not await client.exists(TASK_KEY)
@@ -70,43 +82,48 @@ async def test_task_and_index_expire_together(backend: Backend) -> None:
     await eventually(task_gone)
     assert await manager.load("task-1") is None
     assert await manager.load_by_request_id("req-1") is None
-    assert await client.exists("taskstore:v1:request:req-1") == 0
+    assert await client.exists(REQUESTS_KEY, "taskstore:v1:request:req-1") == 0
 
 
 async def test_ttl_zero_means_no_expiry(backend: Backend) -> None:
     manager = backend.new_manager(TA_REDIS_TTL="0")
     await manager.create(make_task())
     client = raw(backend)
-    assert await client.ttl(TASK_KEY) == -1
-    assert await client.ttl("taskstore:v1:request:req-1") == -1
+    for key in (TASK_KEY, REQUESTS_KEY, "taskstore:v1:request:req-1"):
+        assert await client.ttl(key) == -1
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("data", "{not json"), ("data", '{"task_id": 1}'), ("version", "x")]
+    "stored",
+    [
+        "1:0123abcd:{not json",
+        '1:0123abcd:{"task_id": 1}',
+        "x:0123abcd:" + make_task().model_dump_json(),
+        "no header at all",
+    ],
 )
-async def test_corrupt_data_is_reported_and_left_in_place(
-    backend: Backend, field: str, value: str
-) -> None:
+async def test_corrupt_data_is_reported_and_left_in_place(backend: Backend, stored: str) -> None:
     manager = backend.new_manager()
     await manager.create(make_task())
     client = raw(backend)
-    await client.hset(TASK_KEY, field, value)
-    before = await client.hgetall(TASK_KEY)
+    await client.set(TASK_KEY, stored)
     with pytest.raises(PersistenceLoadError, match="'task-1'") as raised:
         await manager.load("task-1")
     assert raised.value.__cause__ is not None
     with pytest.raises(PersistenceLoadError, match="'req-1'"):
         await manager.load_by_request_id("req-1")
-    assert await client.hgetall(TASK_KEY) == before
+    assert await client.get(TASK_KEY) == stored
 
 
 async def test_a_key_of_the_wrong_type_is_an_error_naming_the_task(backend: Backend) -> None:
     manager = backend.new_manager()
-    await raw(backend).set(TASK_KEY, "a string, not a hash")
+    await raw(backend).hset(TASK_KEY, "field", "a hash, not a string")
     with pytest.raises(PersistenceLoadError, match="'task-1'") as raised:
         await manager.load("task-1")
     assert raised.value.__cause__ is not None
-    assert await raw(backend).get(TASK_KEY) == "a string, not a hash"
+    with pytest.raises(PersistenceUpdateError, match="'task-1'"):
+        await manager.update(make_task())
+    assert await raw(backend).hgetall(TASK_KEY) == {"field": "a hash, not a string"}
 
 
 async def test_stale_index_entries_are_ignored_and_cleaned_up(backend: Backend) -> None:
@@ -124,15 +141,41 @@ async def test_stale_index_entries_are_ignored_and_cleaned_up(backend: Backend) 
     assert await client.exists("taskstore:v1:request:req-9") == 0
 
 
-async def test_a_replayed_write_recognises_its_own_token(backend: Backend) -> None:
-    """A retry after a lost reply must not turn a successful write into an error."""
+@pytest.mark.parametrize("operation", ["create", "update", "delete"])
+async def test_a_write_retried_after_a_lost_reply_succeeds_once(
+    backend: Backend, operation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write goes through but its reply is lost: the retry must not turn it into an error."""
     manager = backend.new_manager()
-    assert isinstance(manager, TaskPersistenceManager)
     task = make_task()
-    args = manager._write_args(task)  # type: ignore[attr-defined]
-    keys = [TASK_KEY]
-    script = manager._create_script  # type: ignore[attr-defined]
-    assert await script(keys=keys, args=[*args, "req-1"]) == 1
-    assert await script(keys=keys, args=[*args, "req-1"]) == 1  # same token: already done
-    other = manager._write_args(task)  # type: ignore[attr-defined]
-    assert await script(keys=keys, args=[*other, "req-1"]) == 0  # another writer: exists
+    if operation != "create":
+        await manager.create(task)
+    assert isinstance(manager, RedisTaskPersistenceManager)
+    client = manager._client
+    real_evalsha = client.evalsha
+    replies_lost = 0
+
+    async def evalsha_losing_first_reply(*args: object) -> object:
+        nonlocal replies_lost
+        result = await real_evalsha(*args)  # type: ignore[arg-type]
+        if replies_lost == 0:
+            replies_lost += 1
+            raise redis.exceptions.ConnectionError("connection reset after the write")
+        return result
+
+    monkeypatch.setattr(client, "evalsha", evalsha_losing_first_reply)
+    if operation == "create":
+        await manager.create(task)
+    elif operation == "update":
+        task.status = "Completed"
+        await manager.update(task)
+    else:
+        await manager.delete("task-1")
+    assert replies_lost == 1
+    monkeypatch.undo()
+    stored = await manager.load("task-1")
+    if operation == "delete":
+        assert stored is None
+    else:
+        assert stored == task
+        assert TaskPersistenceManager.seen_version(stored) == (1 if operation == "create" else 2)

@@ -7,12 +7,11 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
 
 import pytest
-from redis.asyncio.connection import Connection
 from support.library_backends import create_in_subprocess, flush, make_item, make_task, redis_env
 from support.redis_server import RedisServer, free_port, running_redis_server
+from support.round_trips import recorded_requests
 from teal_taskstore import (
     AppConfig,
     PersistenceError,
@@ -174,22 +173,14 @@ async def test_tls_connects_with_the_ca_and_plain_text_fails() -> None:
 
 
 @pytest.fixture
-def sent_commands(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
-    """Every network write of every connection: one entry is one round trip's request."""
-    writes: list[list[bytes]] = []
-    original = Connection.send_packed_command
-
-    async def recording(self: Connection, command: Any, check_health: bool = True) -> None:
-        chunks = [command] if isinstance(command, bytes | str) else list(command)
-        writes.append([c.encode() if isinstance(c, str) else bytes(c) for c in chunks])
-        await original(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", recording)
-    return writes
+def sent_requests() -> Iterator[list[bytes]]:
+    """Every request written to Redis during the test: one entry is one round trip."""
+    with recorded_requests() as requests:
+        yield requests
 
 
 async def test_each_operation_is_one_network_round_trip(
-    redis_server: RedisServer, sent_commands: list[list[bytes]]
+    redis_server: RedisServer, sent_requests: list[bytes]
 ) -> None:
     flush(redis_server)
     async with RedisTaskPersistenceManager(redis_env(redis_server)) as manager:
@@ -210,9 +201,9 @@ async def test_each_operation_is_one_network_round_trip(
             ("delete", lambda: manager.delete("task-1")),
         ]
         for name, call in calls:
-            before = len(sent_commands)
+            before = len(sent_requests)
             await call()
-            trips[name] = len(sent_commands) - before
+            trips[name] = len(sent_requests) - before
     assert trips == {
         "create": 1,
         "load": 1,
@@ -220,7 +211,7 @@ async def test_each_operation_is_one_network_round_trip(
         "load_by_request_id": 1,
         "delete": 1,
     }
-    sent = b"".join(b"".join(chunks) for chunks in sent_commands).upper()
+    sent = b"".join(sent_requests).upper()
     assert b"\r\nKEYS\r\n" not in sent
     assert b"\r\nSCAN\r\n" not in sent
 

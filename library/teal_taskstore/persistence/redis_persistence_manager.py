@@ -2,35 +2,36 @@
 
 Key layout, version 1 (``<prefix>`` is ``TA_REDIS_KEY_PREFIX``, empty by default)::
 
-    <prefix>taskstore:v1:task:<task_id>         HASH
-        data        the task as JSON
-        version     1 on create, +1 on every update (optimistic concurrency)
-        writer      random token of the last write, so a retried write recognises itself
-        rid:<id>    one field per request id the task contains (value "1")
-    <prefix>taskstore:v1:request:<request_id>   SET of the task ids that contain the request id
-    <prefix>taskstore:v1:deleted:<task_id>      STRING, token of the delete that removed the task;
-                                                lives 60 s, so a retried delete recognises itself
+    <prefix>taskstore:v1:task:<task_id>           STRING "<version>:<writer>:<task JSON>"
+        version  1 on create, +1 on every update (optimistic concurrency)
+        writer   random hex token of the last write, so a retried write recognises itself
+    <prefix>taskstore:v1:task-requests:<task_id>  SET of the request ids the task contains
+    <prefix>taskstore:v1:request:<request_id>     SET of the task ids that contain the request id
+    <prefix>taskstore:v1:deleted:<task_id>        STRING, token of the delete that removed the
+                                                  task; lives 60 s so a retried delete knows it
 
-A task and its index sets are written together by one Lua script and share one expiry
-(``TA_REDIS_TTL``), refreshed by every write. Index sets may outlive a task (another task
-shares the request id, or the task changed); readers check the task's ``rid:`` field and
-remove such stale members. Nothing is ever scanned with ``KEYS``.
+A task, its request-id set and its index sets are written together by one Lua script and
+share one expiry (``TA_REDIS_TTL``), refreshed by every write. An index set may outlive a
+task (another task shares the request id, or the task changed); readers check the task's own
+request-id set and remove such stale members. Nothing is ever scanned with ``KEYS``.
 
-The scripts derive index keys from the request ids stored in the task hash, so they run
-on a standalone Redis (or a primary with replicas), not on Redis Cluster.
+Loading is a single ``GET``, the cheapest read Redis has. The scripts derive index keys from
+request ids, so they run on a standalone Redis (or a primary with replicas), not on Redis
+Cluster.
 """
 
 import asyncio
+import hashlib
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from redis import exceptions as redis_errors
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import Connection, SSLConnection
 
 from teal_taskstore.config import AppConfig, parse_bool, parse_int, parse_seconds
@@ -43,6 +44,7 @@ from teal_taskstore.errors import (
     PersistenceUpdateError,
 )
 from teal_taskstore.models import AgentTask
+from teal_taskstore.persistence.deadlines import OperationDeadlines
 from teal_taskstore.persistence.task_persistence_manager import TaskPersistenceManager
 
 logger = logging.getLogger(__name__)
@@ -52,110 +54,149 @@ DELETE_TOMBSTONE_SECONDS = 60
 
 T = TypeVar("T")
 
-# Shared by the write scripts. ARGV[1] is always the index key prefix.
+# Shared by the write scripts. In each of them ARGV[1] is the index key prefix and
+# ARGV[2] the task id.
 _LUA_HELPERS = """
 local function set_expiry(key, ttl)
   if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end
 end
 
--- Drops the task's request-id fields and index entries, except those named in keep.
-local function unindex(task_key, task_id, keep)
-  for _, f in ipairs(redis.call('HKEYS', task_key)) do
-    if string.sub(f, 1, 4) == 'rid:' and not keep[string.sub(f, 5)] then
-      redis.call('HDEL', task_key, f)
-      redis.call('SREM', ARGV[1] .. string.sub(f, 5), task_id)
-    end
+-- Request ids arrive packed as "<byte length>:<id>" one after another (binary safe).
+local function unpack_ids(packed)
+  local ids, position = {}, 1
+  while position <= #packed do
+    local colon = string.find(packed, ':', position, true)
+    local length = tonumber(string.sub(packed, position, colon - 1))
+    ids[#ids + 1] = string.sub(packed, colon + 1, colon + length)
+    position = colon + length + 1
   end
+  return ids
 end
 
--- Writes the task hash and its index sets, all with one expiry.
--- Request ids are ARGV[first_rid..]. Returns the set of those request ids.
-local function write_task(task_key, task_id, data, version, token, ttl, first_rid)
-  redis.call('HSET', task_key, 'data', data, 'version', version, 'writer', token)
-  set_expiry(task_key, ttl)
-  local rids = {}
-  for i = first_rid, #ARGV do
-    rids[ARGV[i]] = true
-    redis.call('HSET', task_key, 'rid:' .. ARGV[i], '1')
-    redis.call('SADD', ARGV[1] .. ARGV[i], task_id)
-    set_expiry(ARGV[1] .. ARGV[i], ttl)
+-- The header of a stored task: version (0 if unreadable) and writer token.
+local function header(stored)
+  local version, writer = string.match(stored, '^(%d+):(%x*):')
+  return tonumber(version) or 0, writer
+end
+
+-- Removes the task from the index sets of its current request ids and drops its id set.
+local function unindex(requests_key)
+  for _, request_id in ipairs(redis.call('SMEMBERS', requests_key)) do
+    redis.call('SREM', ARGV[1] .. request_id, ARGV[2])
   end
-  return rids
+  redis.call('DEL', requests_key)
+end
+
+-- Writes the task and its indexes, all with one expiry.
+local function write_task(task_key, requests_key, version, token, data, ttl, packed_ids)
+  local value = version .. ':' .. token .. ':' .. data
+  if ttl > 0 then
+    redis.call('SET', task_key, value, 'EX', ttl)
+  else
+    redis.call('SET', task_key, value)
+  end
+  for _, request_id in ipairs(unpack_ids(packed_ids)) do
+    redis.call('SADD', requests_key, request_id)
+    redis.call('SADD', ARGV[1] .. request_id, ARGV[2])
+    set_expiry(ARGV[1] .. request_id, ttl)
+  end
+  set_expiry(requests_key, ttl)
 end
 """
 
-# KEYS[1]: task hash.
-# ARGV[1]: index key prefix, ARGV[2]: task id, ARGV[3]: task JSON, ARGV[4]: ttl seconds (0: none),
-# ARGV[5]: write token, ARGV[6..]: request ids.
-# Returns 1 (the new version) when created or when this token already created it;
-# 0 if the id exists.
-_CREATE_SCRIPT = (
+# KEYS[1]: task, KEYS[2]: the task's request-id set.
+# ARGV[1]: index key prefix, ARGV[2]: task id, ARGV[3]: task JSON, ARGV[4]: ttl seconds
+# (0: none), ARGV[5]: write token, ARGV[6]: packed request ids.
+# Returns 1 when created or when this token already created it; 0 if the id exists.
+_CREATE = (
     _LUA_HELPERS
     + """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('HGET', KEYS[1], 'writer') == ARGV[5] then return 1 end
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local _, writer = header(stored)
+  if writer == ARGV[5] then return 1 end
   return 0
 end
-write_task(KEYS[1], ARGV[2], ARGV[3], 1, ARGV[5], tonumber(ARGV[4]), 6)
+write_task(KEYS[1], KEYS[2], 1, ARGV[5], ARGV[3], tonumber(ARGV[4]), ARGV[6])
 return 1
 """
 )
 
-# KEYS[1]: task hash.
-# ARGV[1]: index key prefix, ARGV[2]: task id, ARGV[3]: task JSON, ARGV[4]: ttl seconds (0: none),
-# ARGV[5]: write token, ARGV[6]: the version the caller saw ('' to replace whatever is stored),
-# ARGV[7..]: request ids.
+# KEYS and ARGV[1..6] as for create; ARGV[7]: the version the caller saw ('' to replace
+# whatever is stored).
 # Returns {1, new version}; {0, 0} if the task is absent; {-1, stored version} on a conflict.
-_UPDATE_SCRIPT = (
+_UPDATE = (
     _LUA_HELPERS
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
-local stored = redis.call('HMGET', KEYS[1], 'version', 'writer')
-local version = tonumber(stored[1]) or 0
-if stored[2] == ARGV[5] then return {1, version} end
-if ARGV[6] ~= '' and tonumber(ARGV[6]) ~= version then return {-1, version} end
-local rids = write_task(KEYS[1], ARGV[2], ARGV[3], version + 1, ARGV[5], tonumber(ARGV[4]), 7)
-unindex(KEYS[1], ARGV[2], rids)
+local stored = redis.call('GET', KEYS[1])
+if not stored then return {0, 0} end
+local version, writer = header(stored)
+if writer == ARGV[5] then return {1, version} end
+if ARGV[7] ~= '' and tonumber(ARGV[7]) ~= version then return {-1, version} end
+unindex(KEYS[2])
+write_task(KEYS[1], KEYS[2], version + 1, ARGV[5], ARGV[3], tonumber(ARGV[4]), ARGV[6])
 return {1, version + 1}
 """
 )
 
-# KEYS[1]: task hash, KEYS[2]: delete tombstone.
+# KEYS[1]: task, KEYS[2]: the task's request-id set, KEYS[3]: delete tombstone.
 # ARGV[1]: index key prefix, ARGV[2]: task id, ARGV[3]: write token, ARGV[4]: tombstone seconds.
-# Returns 1 when deleted, or when this token already deleted it; 0 if the task is absent.
-_DELETE_SCRIPT = (
+# Returns 1 when deleted or when this token already deleted it; 0 if the task is absent.
+_DELETE = (
     _LUA_HELPERS
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  if redis.call('GET', KEYS[2]) == ARGV[3] then return 1 end
+  if redis.call('GET', KEYS[3]) == ARGV[3] then return 1 end
   return 0
 end
-unindex(KEYS[1], ARGV[2], {})
+unindex(KEYS[2])
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[4]))
+redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(ARGV[4]))
 return 1
 """
 )
 
 # KEYS[1]: the request id's index set.
-# ARGV[1]: task key prefix, ARGV[2]: request id.
-# Returns {task id, task JSON, version} of a task that contains the request id, or nil.
+# ARGV[1]: task key prefix, ARGV[2]: task request-id set prefix, ARGV[3]: request id.
+# Returns {task id, stored task} of a task that contains the request id, or nil.
 # Removes index members whose task is gone or no longer contains the request id.
-_LOAD_BY_REQUEST_SCRIPT = """
+_LOAD_BY_REQUEST = """
 local found = nil
 for _, task_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local task_key = ARGV[1] .. task_id
-  if redis.call('HEXISTS', task_key, 'rid:' .. ARGV[2]) == 1 then
-    if not found then
-      local stored = redis.call('HMGET', task_key, 'data', 'version')
-      found = {task_id, stored[1], stored[2]}
-    end
-  else
+  local stored = nil
+  if redis.call('SISMEMBER', ARGV[2] .. task_id, ARGV[3]) == 1 then
+    stored = redis.call('GET', ARGV[1] .. task_id)
+  end
+  if not stored then
     redis.call('SREM', KEYS[1], task_id)
+  elseif not found then
+    found = {task_id, stored}
   end
 end
 return found
 """
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    """A script's source and SHA-1, to run it with ``EVALSHA`` (loaded once per server)."""
+
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324
+
+
+CREATE_SCRIPT = LuaScript(_CREATE)
+UPDATE_SCRIPT = LuaScript(_UPDATE)
+DELETE_SCRIPT = LuaScript(_DELETE)
+LOAD_BY_REQUEST_SCRIPT = LuaScript(_LOAD_BY_REQUEST)
+
+
+def pack_ids(ids: Sequence[str]) -> str:
+    """Pack ids into one script argument as ``<byte length>:<id>`` each (binary safe)."""
+    return "".join(f"{len(i.encode())}:{i}" for i in ids)
 
 
 @dataclass(frozen=True)
@@ -209,8 +250,8 @@ class RedisSettings:
             max_connections=read("TA_REDIS_MAX_CONNECTIONS", at_least(1), cls.max_connections),
         )
 
-    def connection_pool(self) -> BlockingConnectionPool:
-        """A pool that waits for a free connection instead of failing under load.
+    def connection_pool(self) -> ConnectionPool:
+        """The manager's connection pool, at most ``max_connections`` connections.
 
         Retries inside redis-py are off: the manager retries whole operations itself,
         and only those that are safe to repeat.
@@ -222,15 +263,16 @@ class RedisSettings:
             "username": self.username,
             "password": self.password,
             "socket_connect_timeout": self.connect_timeout,
-            "socket_timeout": self.command_timeout,
+            # The command timeout is enforced per operation by the manager (OperationDeadlines):
+            # redis-py's socket_timeout wraps every socket write in a new task, a third of
+            # the client's cost per command.
             "decode_responses": True,
         }
         if self.ssl:
             options["ssl_ca_certs"] = self.ssl_ca_certs
-        return BlockingConnectionPool(
+        return ConnectionPool(
             connection_class=SSLConnection if self.ssl else Connection,
             max_connections=self.max_connections,
-            timeout=self.command_timeout,
             **options,
         )
 
@@ -241,22 +283,32 @@ class KeyLayout:
 
     prefix: str = ""
 
+    def _name(self, kind: str) -> str:
+        return f"{self.prefix}taskstore:{KEY_LAYOUT_VERSION}:{kind}:"
+
     @property
     def task_prefix(self) -> str:
-        return f"{self.prefix}taskstore:{KEY_LAYOUT_VERSION}:task:"
+        return self._name("task")
+
+    @property
+    def task_requests_prefix(self) -> str:
+        return self._name("task-requests")
 
     @property
     def request_prefix(self) -> str:
-        return f"{self.prefix}taskstore:{KEY_LAYOUT_VERSION}:request:"
+        return self._name("request")
 
     def task(self, task_id: str) -> str:
         return self.task_prefix + task_id
+
+    def task_requests(self, task_id: str) -> str:
+        return self.task_requests_prefix + task_id
 
     def request(self, request_id: str) -> str:
         return self.request_prefix + request_id
 
     def delete_tombstone(self, task_id: str) -> str:
-        return f"{self.prefix}taskstore:{KEY_LAYOUT_VERSION}:deleted:{task_id}"
+        return self._name("deleted") + task_id
 
 
 class RedisTaskPersistenceManager(TaskPersistenceManager):
@@ -282,10 +334,10 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         self._keys = KeyLayout(settings.key_prefix)
         self._owns_client = client is None
         self._client: Redis = client or Redis(connection_pool=settings.connection_pool())
-        self._create_script = self._client.register_script(_CREATE_SCRIPT)
-        self._update_script = self._client.register_script(_UPDATE_SCRIPT)
-        self._delete_script = self._client.register_script(_DELETE_SCRIPT)
-        self._load_by_request_script = self._client.register_script(_LOAD_BY_REQUEST_SCRIPT)
+        # Callers beyond max_connections wait here for a free connection; redis-py's
+        # BlockingConnectionPool would do the same at about a quarter of the throughput.
+        self._connection_slots = asyncio.Semaphore(settings.max_connections)
+        self._deadlines = OperationDeadlines(settings.command_timeout)
 
     def __repr__(self) -> str:
         s = self._settings
@@ -302,12 +354,8 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def create(self, task: AgentTask) -> None:
         subject = f"create task {task.task_id!r}"
-        created = await self._run(
-            subject,
-            PersistenceCreateError,
-            self._create_script,
-            [self._keys.task(task.task_id)],
-            [*self._write_args(task), *task.request_ids()],
+        created = await self._run_script(
+            subject, PersistenceCreateError, CREATE_SCRIPT, *self._write_arguments(task)
         )
         if not created:
             raise PersistenceCreateError(f"{subject}: a task with this id already exists")
@@ -315,22 +363,17 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def load(self, task_id: str) -> AgentTask | None:
         subject = f"load task {task_id!r}"
-        data, version = await self._attempt(
-            subject,
-            PersistenceLoadError,
-            lambda: self._client.hmget(self._keys.task(task_id), ["data", "version"]),
-        )
-        return None if data is None else self._parse(subject, data, version)
+        key = self._keys.task(task_id)
+        stored = await self._attempt(subject, PersistenceLoadError, lambda: self._client.get(key))
+        return None if stored is None else self._parse(subject, stored)
 
     async def update(self, task: AgentTask) -> None:
         subject = f"update task {task.task_id!r}"
         seen = self.seen_version(task)
-        status, version = await self._run(
-            subject,
-            PersistenceUpdateError,
-            self._update_script,
-            [self._keys.task(task.task_id)],
-            [*self._write_args(task), "" if seen is None else seen, *task.request_ids()],
+        keys, args = self._write_arguments(task)
+        args.append("" if seen is None else seen)
+        status, version = await self._run_script(
+            subject, PersistenceUpdateError, UPDATE_SCRIPT, keys, args
         )
         if status == 0:
             raise PersistenceUpdateError(f"{subject}: no such task")
@@ -343,63 +386,73 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def delete(self, task_id: str) -> None:
         subject = f"delete task {task_id!r}"
-        deleted = await self._run(
-            subject,
-            PersistenceDeleteError,
-            self._delete_script,
-            [self._keys.task(task_id), self._keys.delete_tombstone(task_id)],
-            [
-                self._keys.request_prefix,
-                task_id,
-                secrets.token_hex(8),
-                DELETE_TOMBSTONE_SECONDS,
-            ],
-        )
+        keys = [
+            self._keys.task(task_id),
+            self._keys.task_requests(task_id),
+            self._keys.delete_tombstone(task_id),
+        ]
+        args: list[str | int] = [
+            self._keys.request_prefix,
+            task_id,
+            secrets.token_hex(8),
+            DELETE_TOMBSTONE_SECONDS,
+        ]
+        deleted = await self._run_script(subject, PersistenceDeleteError, DELETE_SCRIPT, keys, args)
         if not deleted:
             raise PersistenceDeleteError(f"{subject}: no such task")
 
     async def load_by_request_id(self, request_id: str) -> AgentTask | None:
         subject = f"load task by request id {request_id!r}"
-        found = await self._run(
+        found = await self._run_script(
             subject,
             PersistenceLoadError,
-            self._load_by_request_script,
+            LOAD_BY_REQUEST_SCRIPT,
             [self._keys.request(request_id)],
-            [self._keys.task_prefix, request_id],
+            [self._keys.task_prefix, self._keys.task_requests_prefix, request_id],
         )
         if found is None:
             return None
-        task_id, data, version = found
+        task_id, stored = found
         if isinstance(task_id, bytes):  # a client passed in may not decode responses
             task_id = task_id.decode()
-        return self._parse(f"{subject} (task {task_id!r})", data, version)
+        return self._parse(f"{subject} (task {task_id!r})", stored)
 
     async def health_check(self) -> bool:
         """``True`` when Redis answers ``PING`` within the command timeout."""
         try:
-            return bool(await self._client.ping())
-        except redis_errors.RedisError as exc:
-            logger.warning("Redis health check failed: %s", exc)
+            return bool(await self._bounded(self._client.ping))
+        except (redis_errors.RedisError, TimeoutError) as exc:
+            logger.warning("Redis health check failed: %s", exc or type(exc).__name__)
             return False
 
     async def close(self) -> None:
         """Close the connection pool (not a client passed in by the caller)."""
+        self._deadlines.close()
         if self._owns_client:
             await self._client.aclose()
 
-    def _write_args(self, task: AgentTask) -> list[str | int]:
-        return [
+    def _write_arguments(self, task: AgentTask) -> tuple[list[str], list[str | int]]:
+        """KEYS and ARGV shared by the create and update scripts."""
+        keys = [self._keys.task(task.task_id), self._keys.task_requests(task.task_id)]
+        args: list[str | int] = [
             self._keys.request_prefix,
             task.task_id,
             task.model_dump_json(),
             self._settings.ttl_seconds,
             secrets.token_hex(8),
+            pack_ids(task.request_ids()),
         ]
+        return keys, args
 
-    def _parse(self, subject: str, data: str | bytes, version: str | bytes | None) -> AgentTask:
+    def _parse(self, subject: str, stored: str | bytes) -> AgentTask:
+        """A task from its stored ``<version>:<writer>:<JSON>`` form."""
+        if isinstance(stored, bytes):  # a client passed in may not decode responses
+            stored = stored.decode()
+        version, _, rest = stored.partition(":")
+        _, _, data = rest.partition(":")
         try:
             task = AgentTask.model_validate_json(data)
-            stored_version = int(version) if version is not None else 0
+            stored_version = int(version)
         except (ValidationError, ValueError) as exc:
             raise PersistenceLoadError(
                 f"{subject}: the stored data is not a valid task and was left in place: {exc}"
@@ -407,15 +460,37 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         self.remember_version(task, stored_version)
         return task
 
-    async def _run(
+    async def _run_script(
         self,
         subject: str,
         error: type[PersistenceError],
-        script: Any,
+        script: LuaScript,
         keys: list[str],
         args: list[str | int],
     ) -> Any:
-        return await self._attempt(subject, error, lambda: script(keys=keys, args=args))
+        """Run a script by its SHA; the first call on a server (or after a restart) loads it."""
+
+        async def run() -> Any:
+            try:
+                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+            except redis_errors.NoScriptError:
+                await self._client.script_load(script.source)
+                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+
+        return await self._attempt(subject, error, run)
+
+    async def _bounded(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call`` on a free connection slot, within the command timeout."""
+        task = self._deadlines.enter()
+        try:
+            async with self._connection_slots:
+                return await call()
+        except asyncio.CancelledError:
+            if self._deadlines.leave(task):
+                raise TimeoutError(f"no reply within {self._settings.command_timeout} s") from None
+            raise
+        finally:
+            self._deadlines.leave(task)
 
     async def _attempt(
         self, subject: str, error: type[PersistenceError], call: Callable[[], Awaitable[T]]
@@ -424,10 +499,10 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         attempt = 0
         while True:
             try:
-                return await call()
+                return await self._bounded(call)
             except redis_errors.AuthenticationError as exc:
                 raise error(f"{subject}: Redis refused the credentials: {exc}") from exc
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, TimeoutError) as exc:
                 if attempt >= self._settings.retries:
                     raise error(
                         f"{subject}: Redis at {self._settings.host}:{self._settings.port} "
@@ -435,7 +510,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
                     ) from exc
                 delay = min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311
                 attempt += 1
-                logger.warning("%s: retry %d after %s", subject, attempt, exc)
+                logger.warning("%s: retry %d after %s", subject, attempt, exc or type(exc).__name__)
                 await asyncio.sleep(delay)
             except redis_errors.RedisError as exc:
                 raise error(f"{subject}: {exc}") from exc
