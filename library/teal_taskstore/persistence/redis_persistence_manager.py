@@ -4,24 +4,26 @@ Key layout, version 1 (``<prefix>`` is ``TA_REDIS_KEY_PREFIX``, empty by default
 
     <prefix>taskstore:v1:task:<task_id>           STRING "<version>:<writer>:<task JSON>"
         version  1 on create, +1 on every update (optimistic concurrency)
-        writer   random hex token of the last write, so a retried write recognises itself
+        writer   hex token of the last write, so a retried write recognises itself
     <prefix>taskstore:v1:task-requests:<task_id>  SET of the request ids the task contains
-    <prefix>taskstore:v1:request:<request_id>     SET of the task ids that contain the request id
+    <prefix>taskstore:v1:request:<request_id>     STRING, id of the task holding the request id
     <prefix>taskstore:v1:deleted:<task_id>        STRING, token of the delete that removed the
                                                   task; lives 60 s so a retried delete knows it
 
-A task, its request-id set and its index sets are written together by one Lua script and
-share one expiry (``TA_REDIS_TTL``), refreshed by every write. An index set may outlive a
-task (another task shares the request id, or the task changed); readers check the task's own
-request-id set and remove such stale members. Nothing is ever scanned with ``KEYS``.
+A task, its request-id set and its index entries are written together by one Lua script and
+share one expiry (``TA_REDIS_TTL``), refreshed by every write. ``load`` is a single ``GET``,
+the cheapest read Redis has; ``load_by_request_id`` checks that the indexed task still
+contains the request id and removes the entry when it does not. Request ids belong to one
+task in the framework; should two tasks share one, the index names the one written last.
+Nothing is ever scanned with ``KEYS``.
 
-Loading is a single ``GET``, the cheapest read Redis has. The scripts derive index keys from
-request ids, so they run on a standalone Redis (or a primary with replicas), not on Redis
-Cluster.
+The scripts derive index keys from request ids, so they run on a standalone Redis (or a
+primary with replicas), not on Redis Cluster.
 """
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import random
 import secrets
@@ -57,8 +59,8 @@ T = TypeVar("T")
 # Shared by the write scripts. In each of them ARGV[1] is the index key prefix and
 # ARGV[2] the task id.
 _LUA_HELPERS = """
-local function set_expiry(key, ttl)
-  if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end
+local function set_with_expiry(key, value, ttl)
+  if ttl > 0 then redis.call('SET', key, value, 'EX', ttl) else redis.call('SET', key, value) end
 end
 
 -- Request ids arrive packed as "<byte length>:<id>" one after another (binary safe).
@@ -79,28 +81,27 @@ local function header(stored)
   return tonumber(version) or 0, writer
 end
 
--- Removes the task from the index sets of its current request ids and drops its id set.
-local function unindex(requests_key)
+-- Drops the index entries of the task's request ids that are not in keep (those that
+-- still name this task), and the task's request-id set.
+local function unindex(requests_key, keep)
   for _, request_id in ipairs(redis.call('SMEMBERS', requests_key)) do
-    redis.call('SREM', ARGV[1] .. request_id, ARGV[2])
+    if not keep[request_id] and redis.call('GET', ARGV[1] .. request_id) == ARGV[2] then
+      redis.call('DEL', ARGV[1] .. request_id)
+    end
   end
   redis.call('DEL', requests_key)
 end
 
--- Writes the task and its indexes, all with one expiry.
-local function write_task(task_key, requests_key, version, token, data, ttl, packed_ids)
-  local value = version .. ':' .. token .. ':' .. data
-  if ttl > 0 then
-    redis.call('SET', task_key, value, 'EX', ttl)
-  else
-    redis.call('SET', task_key, value)
+-- Writes the task, its request-id set and its index entries, all with one expiry.
+local function write_task(task_key, requests_key, value, ttl, ids)
+  set_with_expiry(task_key, value, ttl)
+  for first = 1, #ids, 1000 do  -- unpack() is bounded by Lua's stack
+    redis.call('SADD', requests_key, unpack(ids, first, math.min(first + 999, #ids)))
   end
-  for _, request_id in ipairs(unpack_ids(packed_ids)) do
-    redis.call('SADD', requests_key, request_id)
-    redis.call('SADD', ARGV[1] .. request_id, ARGV[2])
-    set_expiry(ARGV[1] .. request_id, ttl)
+  if ttl > 0 and #ids > 0 then redis.call('EXPIRE', requests_key, ttl) end
+  for _, request_id in ipairs(ids) do
+    set_with_expiry(ARGV[1] .. request_id, ARGV[2], ttl)
   end
-  set_expiry(requests_key, ttl)
 end
 """
 
@@ -117,25 +118,30 @@ if stored then
   if writer == ARGV[5] then return 1 end
   return 0
 end
-write_task(KEYS[1], KEYS[2], 1, ARGV[5], ARGV[3], tonumber(ARGV[4]), ARGV[6])
+write_task(KEYS[1], KEYS[2], '1:' .. ARGV[5] .. ':' .. ARGV[3], tonumber(ARGV[4]),
+  unpack_ids(ARGV[6]))
 return 1
 """
 )
 
 # KEYS and ARGV[1..6] as for create; ARGV[7]: the version the caller saw ('' to replace
 # whatever is stored).
-# Returns {1, new version}; {0, 0} if the task is absent; {-1, stored version} on a conflict.
+# Returns the new version (the stored one if this token already wrote it); 0 if the task is
+# absent; -1 - the stored version on a conflict.
 _UPDATE = (
     _LUA_HELPERS
     + """
 local stored = redis.call('GET', KEYS[1])
-if not stored then return {0, 0} end
+if not stored then return 0 end
 local version, writer = header(stored)
-if writer == ARGV[5] then return {1, version} end
-if ARGV[7] ~= '' and tonumber(ARGV[7]) ~= version then return {-1, version} end
-unindex(KEYS[2])
-write_task(KEYS[1], KEYS[2], version + 1, ARGV[5], ARGV[3], tonumber(ARGV[4]), ARGV[6])
-return {1, version + 1}
+if writer == ARGV[5] then return version end
+if ARGV[7] ~= '' and tonumber(ARGV[7]) ~= version then return -1 - version end
+local ids, keep = unpack_ids(ARGV[6]), {}
+for _, request_id in ipairs(ids) do keep[request_id] = true end
+unindex(KEYS[2], keep)
+write_task(KEYS[1], KEYS[2], (version + 1) .. ':' .. ARGV[5] .. ':' .. ARGV[3],
+  tonumber(ARGV[4]), ids)
+return version + 1
 """
 )
 
@@ -149,31 +155,26 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   if redis.call('GET', KEYS[3]) == ARGV[3] then return 1 end
   return 0
 end
-unindex(KEYS[2])
+unindex(KEYS[2], {})
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(ARGV[4]))
 return 1
 """
 )
 
-# KEYS[1]: the request id's index set.
+# KEYS[1]: the request id's index entry.
 # ARGV[1]: task key prefix, ARGV[2]: task request-id set prefix, ARGV[3]: request id.
-# Returns {task id, stored task} of a task that contains the request id, or nil.
-# Removes index members whose task is gone or no longer contains the request id.
+# Returns the stored task the entry names if that task contains the request id, else nil,
+# and then removes the entry.
 _LOAD_BY_REQUEST = """
-local found = nil
-for _, task_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local stored = nil
-  if redis.call('SISMEMBER', ARGV[2] .. task_id, ARGV[3]) == 1 then
-    stored = redis.call('GET', ARGV[1] .. task_id)
-  end
-  if not stored then
-    redis.call('SREM', KEYS[1], task_id)
-  elseif not found then
-    found = {task_id, stored}
-  end
+local task_id = redis.call('GET', KEYS[1])
+if not task_id then return nil end
+if redis.call('SISMEMBER', ARGV[2] .. task_id, ARGV[3]) == 1 then
+  local stored = redis.call('GET', ARGV[1] .. task_id)
+  if stored then return stored end
 end
-return found
+redis.call('DEL', KEYS[1])
+return nil
 """
 
 
@@ -338,6 +339,11 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         # BlockingConnectionPool would do the same at about a quarter of the throughput.
         self._connection_slots = asyncio.Semaphore(settings.max_connections)
         self._deadlines = OperationDeadlines(settings.command_timeout)
+        # EVALSHA straight through execute_command: redis-py's script helpers add layers
+        # that cost measurable client time per call.
+        self._execute: Callable[..., Awaitable[Any]] = self._client.execute_command
+        self._token_prefix = secrets.token_hex(8)
+        self._write_counter = itertools.count()
 
     def __repr__(self) -> str:
         s = self._settings
@@ -354,10 +360,8 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def create(self, task: AgentTask) -> None:
         subject = f"create task {task.task_id!r}"
-        created = await self._run_script(
-            subject, PersistenceCreateError, CREATE_SCRIPT, *self._write_arguments(task)
-        )
-        if not created:
+        keys, args = self._write_arguments(task)
+        if not await self._run_script(subject, PersistenceCreateError, CREATE_SCRIPT, keys, args):
             raise PersistenceCreateError(f"{subject}: a task with this id already exists")
         self.remember_version(task, 1)
 
@@ -372,17 +376,15 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         seen = self.seen_version(task)
         keys, args = self._write_arguments(task)
         args.append("" if seen is None else seen)
-        status, version = await self._run_script(
-            subject, PersistenceUpdateError, UPDATE_SCRIPT, keys, args
-        )
-        if status == 0:
+        version = await self._run_script(subject, PersistenceUpdateError, UPDATE_SCRIPT, keys, args)
+        if version == 0:
             raise PersistenceUpdateError(f"{subject}: no such task")
-        if status < 0:
+        if version < 0:
             raise PersistenceConflictError(
                 f"{subject}: written by someone else since this copy was loaded "
-                f"(copy has version {seen}, store has {version}); load it again"
+                f"(copy has version {seen}, store has {-1 - version}); load it again"
             )
-        self.remember_version(task, int(version))
+        self.remember_version(task, version)
 
     async def delete(self, task_id: str) -> None:
         subject = f"delete task {task_id!r}"
@@ -394,28 +396,22 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         args: list[str | int] = [
             self._keys.request_prefix,
             task_id,
-            secrets.token_hex(8),
+            self._next_token(),
             DELETE_TOMBSTONE_SECONDS,
         ]
-        deleted = await self._run_script(subject, PersistenceDeleteError, DELETE_SCRIPT, keys, args)
-        if not deleted:
+        if not await self._run_script(subject, PersistenceDeleteError, DELETE_SCRIPT, keys, args):
             raise PersistenceDeleteError(f"{subject}: no such task")
 
     async def load_by_request_id(self, request_id: str) -> AgentTask | None:
         subject = f"load task by request id {request_id!r}"
-        found = await self._run_script(
+        stored = await self._run_script(
             subject,
             PersistenceLoadError,
             LOAD_BY_REQUEST_SCRIPT,
             [self._keys.request(request_id)],
             [self._keys.task_prefix, self._keys.task_requests_prefix, request_id],
         )
-        if found is None:
-            return None
-        task_id, stored = found
-        if isinstance(task_id, bytes):  # a client passed in may not decode responses
-            task_id = task_id.decode()
-        return self._parse(f"{subject} (task {task_id!r})", stored)
+        return None if stored is None else self._parse(subject, stored)
 
     async def health_check(self) -> bool:
         """``True`` when Redis answers ``PING`` within the command timeout."""
@@ -439,10 +435,14 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             task.task_id,
             task.model_dump_json(),
             self._settings.ttl_seconds,
-            secrets.token_hex(8),
+            self._next_token(),
             pack_ids(task.request_ids()),
         ]
         return keys, args
+
+    def _next_token(self) -> str:
+        """A token no other write uses: this manager's random prefix and a counter, in hex."""
+        return f"{self._token_prefix}{next(self._write_counter):x}"
 
     def _parse(self, subject: str, stored: str | bytes) -> AgentTask:
         """A task from its stored ``<version>:<writer>:<JSON>`` form."""
@@ -469,15 +469,8 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         args: list[str | int],
     ) -> Any:
         """Run a script by its SHA; the first call on a server (or after a restart) loads it."""
-
-        async def run() -> Any:
-            try:
-                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
-            except redis_errors.NoScriptError:
-                await self._client.script_load(script.source)
-                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
-
-        return await self._attempt(subject, error, run)
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        return await self._attempt(subject, error, lambda: self._execute(*command), script)
 
     async def _bounded(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call`` on a free connection slot, within the command timeout."""
@@ -493,13 +486,24 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             self._deadlines.leave(task)
 
     async def _attempt(
-        self, subject: str, error: type[PersistenceError], call: Callable[[], Awaitable[T]]
+        self,
+        subject: str,
+        error: type[PersistenceError],
+        call: Callable[[], Awaitable[T]],
+        script: LuaScript | None = None,
     ) -> T:
-        """Run ``call``, retrying connection errors and timeouts with exponential backoff."""
+        """Run ``call``, retrying connection errors and timeouts with exponential backoff.
+
+        A ``script`` the server does not know yet is loaded, and the call made again.
+        """
         attempt = 0
         while True:
             try:
                 return await self._bounded(call)
+            except redis_errors.NoScriptError as exc:
+                if script is None:
+                    raise error(f"{subject}: {exc}") from exc
+                await self._attempt(subject, error, lambda: self._client.script_load(script.source))
             except redis_errors.AuthenticationError as exc:
                 raise error(f"{subject}: Redis refused the credentials: {exc}") from exc
             except (redis_errors.ConnectionError, redis_errors.TimeoutError, TimeoutError) as exc:
