@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 import redis.asyncio
+
 from support.library_backends import Backend, fake_redis_backend, flush, redis_env
 from support.redis_server import RedisServer
 from teal_taskstore import (

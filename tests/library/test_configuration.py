@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from teal_taskstore import (
     AppConfig,
     ConfigurationError,

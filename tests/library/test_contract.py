@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+
 from support.library_backends import Backend, make_item, make_task
 from teal_taskstore import (
     PersistenceConflictError,

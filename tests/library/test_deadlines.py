@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+
 from teal_taskstore.persistence.deadlines import OperationDeadlines
 
 

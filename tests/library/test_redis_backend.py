@@ -3,6 +3,7 @@
 import pytest
 import redis.asyncio
 import redis.exceptions
+
 from support.library_backends import Backend, make_item, make_task
 from support.polling import eventually
 from teal_taskstore import (

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
+
 from support.library_backends import create_in_subprocess, flush, make_item, make_task, redis_env
 from support.redis_server import RedisServer, free_port, running_redis_server
 from support.round_trips import recorded_requests

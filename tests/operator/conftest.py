@@ -4,6 +4,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import pytest
+
 from taskstore_operator.api.models import TaskStore
 from taskstore_operator.api.validation import parse_taskstore
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import fakeredis
 import redis
 import redis.asyncio
+
+from support.redis_server import RedisServer
 from teal_taskstore import (
     AgentTask,
     AgentTaskItem,
@@ -16,8 +18,6 @@ from teal_taskstore import (
     TaskPersistenceManager,
 )
 from teal_taskstore.persistence.redis_persistence_manager import RedisSettings
-
-from support.redis_server import RedisServer
 
 
 def make_item(task_id: str, request_id: str, text: str = "hello") -> AgentTaskItem:

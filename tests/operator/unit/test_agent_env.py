@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from taskstore_operator.api.models import PasswordSecretRef, TaskStore
 from taskstore_operator.render.agent_env import (
     agent_env,

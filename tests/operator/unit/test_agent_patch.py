@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from taskstore_operator.api.models import TaskStore
 from taskstore_operator.render.agent_env import (
     ContainerSelection,

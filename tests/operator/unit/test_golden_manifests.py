@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import SecretStr
+
 from taskstore_operator.api.validation import parse_taskstore
 from taskstore_operator.render.agent_env import (
     agent_env,

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+
 from taskstore_operator.api.models import TaskStore
 from taskstore_operator.render import redis
 from taskstore_operator.render.redis import (

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from taskstore_operator.api.models import TaskStore
 from taskstore_operator.api.rules import FieldError
 from taskstore_operator.api.validation import InvalidSpecError, parse_taskstore

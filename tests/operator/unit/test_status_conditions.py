@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from taskstore_operator.api.models import Condition, ConditionStatus
 from taskstore_operator.render import conditions as conditions_module
 from taskstore_operator.render.conditions import (

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel, Field
+
 from taskstore_operator.api import crd
 from taskstore_operator.api.models import (
     ApiModel,

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from taskstore_operator.api.models import (
     AgentsStatus,
     Backend,
