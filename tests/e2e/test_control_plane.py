@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,10 +18,17 @@ import pytest
 from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
+
 from taskstore_operator.envtest import Binaries, ControlPlane, ControlPlaneError, read_pins
+from taskstore_operator.envtest import binaries as binaries_module
 from taskstore_operator.envtest import controlplane as controlplane_module
-from taskstore_operator.envtest.binaries import uses_external_binaries
-from taskstore_operator.envtest.pytest_plugin import InstallCrd, unavailable, wait_until
+from taskstore_operator.envtest.binaries import find_binaries, uses_external_binaries
+from taskstore_operator.envtest.pytest_plugin import (
+    InstallCrd,
+    load_binaries,
+    unavailable,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -461,6 +469,73 @@ def test_start_fails_at_once_with_the_log_when_the_apiserver_exits(
     assert "kube-apiserver exited" in str(failure.value)
     assert "unknown flag: --no-such-flag" in str(failure.value)
     assert plane.process_ids == []
+
+
+@pytest.fixture
+def without_go_or_assets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An environment with no Go toolchain, no envtest assets and an empty cache."""
+    path = tmp_path / "path"
+    path.mkdir()
+    openssl = shutil.which("openssl")
+    assert openssl is not None
+    (path / "openssl").symlink_to(openssl)  # the control plane makes its certificates with it
+    monkeypatch.setenv("PATH", str(path))
+    monkeypatch.setattr(binaries_module, "DEFAULT_GO_LOCATIONS", ())
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in (
+        "KUBEBUILDER_ASSETS",
+        *(
+            f"TEST_ASSET_{n}"
+            for n in ("KUBE_APISERVER", "ETCD", "KUBECTL", "KUBE_CONTROLLER_MANAGER", "HELM")
+        ),
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("without_go_or_assets")
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("", pytest.skip.Exception), ("true", pytest.fail.Exception)]
+)
+def test_without_go_e2e_skips_in_one_line_but_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setenv("CI", ci)
+
+    with pytest.raises(outcome) as raised:
+        load_binaries(progress=print)
+
+    message = str(raised.value)
+    assert "install Go" in message
+    assert "KUBEBUILDER_ASSETS" in message
+    assert "\n" not in message
+
+
+@pytest.mark.usefixtures("without_go_or_assets")
+def test_envtest_binaries_are_used_without_building(
+    envtest_binaries: Binaries, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    for name, path in (
+        ("kube-apiserver", envtest_binaries.kube_apiserver),
+        ("etcd", envtest_binaries.etcd),
+        ("kubectl", envtest_binaries.kubectl),
+    ):
+        (assets / name).symlink_to(path)
+    explicit_etcd = tmp_path / "etcd-elsewhere"
+    explicit_etcd.symlink_to(envtest_binaries.etcd)
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+    monkeypatch.setenv("TEST_ASSET_ETCD", str(explicit_etcd))
+
+    found = find_binaries(build=False)
+
+    assert found.kube_apiserver == assets / "kube-apiserver"
+    assert found.etcd == explicit_etcd
+    assert found.kube_controller_manager is None
+    # Without kube-controller-manager it runs like controller-runtime's envtest.
+    with ControlPlane(found) as plane:
+        assert not plane.has_controller_manager
+        assert plane.kubectl("get", "namespaces").returncode == 0
 
 
 def processes_mentioning(text: str) -> list[int]:

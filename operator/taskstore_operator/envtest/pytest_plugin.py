@@ -20,7 +20,7 @@ import pytest
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient
 
-from .binaries import Binaries, BinariesError, GoNotFoundError, find_binaries
+from .binaries import Binaries, BinariesError, GoNotFoundError, Progress, find_binaries
 from .controlplane import ControlPlane, ControlPlaneError
 
 InstallCrd = Callable[[Mapping[str, Any]], None]
@@ -47,6 +47,16 @@ def wait_until(what: str, condition: Callable[[], bool], *, timeout: float = 30.
         time.sleep(0.1)
 
 
+def load_binaries(progress: Progress) -> Binaries:
+    """Find or build the binaries, applying the skipping rule of the e2e tier."""
+    try:
+        return find_binaries(build=True, progress=progress)
+    except GoNotFoundError as error:
+        unavailable(f"e2e tests need the control plane, but {error}")
+    except BinariesError as error:
+        pytest.fail(f"control-plane binaries: {error}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def envtest_binaries(request: pytest.FixtureRequest) -> Binaries:
     """The control-plane binaries, built on first use (progress is shown live)."""
@@ -56,13 +66,8 @@ def envtest_binaries(request: pytest.FixtureRequest) -> Binaries:
     def progress(line: str) -> None:
         print(f"control-plane: {line}", file=sys.stderr, flush=True)
 
-    try:
-        with live_output:
-            return find_binaries(build=True, progress=progress)
-    except GoNotFoundError as error:
-        unavailable(f"e2e tests need the control plane, but {error}")
-    except BinariesError as error:
-        pytest.fail(f"control-plane binaries: {error}", pytrace=False)
+    with live_output:
+        return load_binaries(progress)
 
 
 @pytest.fixture(scope="session")
