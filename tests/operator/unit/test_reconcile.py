@@ -1,0 +1,699 @@
+"""The pure reconcile: observed state in, the writes that converge it; none once converged."""
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from taskstore_operator.api.contract import (
+    CONFIG_HASH_ANNOTATION,
+    CONTAINERS_ANNOTATION,
+    FIELD_MANAGER,
+    TASKSTORE_LABEL,
+)
+from taskstore_operator.api.models import ConditionStatus
+from taskstore_operator.reconcile import (
+    FINALIZER,
+    EventType,
+    ObjectRef,
+    Observed,
+    PasswordSecret,
+    Plan,
+    carries_injection,
+    plan_reconcile,
+)
+from taskstore_operator.render.conditions import ConditionType, Reason
+
+Manifest = dict[str, Any]
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=1)
+UID = "uid-1234"
+
+MEMORY: Manifest = {}
+MANAGED: Manifest = {"backend": "redis", "redis": {"managed": {}}}
+MANAGED_DELETE: Manifest = {
+    "backend": "redis",
+    "redis": {"managed": {"storage": {"size": "1Gi"}, "deletionPolicy": "Delete"}},
+}
+EXTERNAL: Manifest = {"backend": "redis", "redis": {"external": {"host": "redis.example"}}}
+EXTERNAL_WITH_SECRET: Manifest = {
+    "backend": "redis",
+    "redis": {"external": {"host": "redis.example", "passwordSecretRef": {"name": "auth"}}},
+}
+CUSTOM: Manifest = {"backend": "custom", "custom": {"module": "my.store", "className": "Store"}}
+BACKENDS = {
+    "memory": MEMORY,
+    "managed": MANAGED,
+    "external": EXTERNAL,
+    "external-secret": EXTERNAL_WITH_SECRET,
+    "custom": CUSTOM,
+}
+SECRET = PasswordSecret(fingerprint="f1")
+
+
+def store(
+    spec: Manifest | None = None,
+    *,
+    status: Manifest | None = None,
+    finalizers: tuple[str, ...] = (FINALIZER,),
+    deleting: bool = False,
+    generation: int = 1,
+) -> Manifest:
+    """A TaskStore ``tasks`` in namespace ``agents`` as read from the API server."""
+    metadata: Manifest = {
+        "name": "tasks",
+        "namespace": "agents",
+        "uid": UID,
+        "generation": generation,
+        "finalizers": list(finalizers),
+    }
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-01-02T03:04:05Z"
+    manifest: Manifest = {"apiVersion": "tealagents.io/v1alpha1", "kind": "TaskStore"}
+    manifest |= {"metadata": metadata, "spec": copy.deepcopy(spec or {})}
+    if status is not None:
+        manifest["status"] = status
+    return manifest
+
+
+def deployment(
+    name: str = "planner",
+    *,
+    label: str | None = "tasks",
+    containers: tuple[str, ...] = ("agent",),
+    annotations: Mapping[str, str] | None = None,
+) -> Manifest:
+    """A Deployment in namespace ``agents``, opted in to ``label``."""
+    labels = {} if label is None else {TASKSTORE_LABEL: label}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": "agents",
+            "uid": f"uid-{name}",
+            "labels": labels,
+            "annotations": dict(annotations or {}),
+            "managedFields": [{"manager": "kubectl", "operation": "Update"}],
+        },
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": c, "image": "agent:1"} for c in containers]},
+            }
+        },
+    }
+
+
+def observed(manifest: Manifest | None, **fields: Any) -> Observed:
+    return Observed(manifest=manifest, namespace="agents", name="tasks", now=T0, **fields)
+
+
+# -- a tiny model of the API server, enough to feed a plan's writes back in -------------------
+
+
+def apply_deployment(live: Mapping[str, Any], body: Manifest) -> Manifest:
+    """Server-side apply of an operator body: its fields replace what the operator owned."""
+    result = strip_deployment(live)
+    template = body.get("spec", {}).get("template")
+    if template is None:
+        return result
+    meta = result["spec"]["template"]["metadata"]
+    meta.setdefault("labels", {}).update(template["metadata"]["labels"])
+    meta.setdefault("annotations", {}).update(template["metadata"]["annotations"])
+    owned: Manifest = {}
+    for wanted in template.get("spec", {}).get("containers", []):
+        container = next(
+            c
+            for c in result["spec"]["template"]["spec"]["containers"]
+            if c["name"] == wanted["name"]
+        )
+        container["env"] = [*container.get("env", []), *copy.deepcopy(wanted["env"])]
+        owned[f'k:{{"name":"{wanted["name"]}"}}'] = {
+            "f:env": {f'k:{{"name":"{variable["name"]}"}}': {} for variable in wanted["env"]}
+        }
+    fields = {"f:spec": {"f:template": {"f:spec": {"f:containers": owned}}}}
+    result["metadata"]["managedFields"].append(
+        {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": fields}
+    )
+    return result
+
+
+def strip_deployment(live: Mapping[str, Any]) -> Manifest:
+    """Server-side apply of a removal body: every field the operator owned goes."""
+    result = dict(copy.deepcopy(live))
+    owned_env = set()
+    for entry in result["metadata"]["managedFields"]:
+        if entry["manager"] == FIELD_MANAGER:
+            containers = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+            for fields in containers.values():
+                owned_env |= {json.loads(key[2:])["name"] for key in fields["f:env"]}
+    if any(entry["manager"] == FIELD_MANAGER for entry in result["metadata"]["managedFields"]):
+        meta = result["spec"]["template"]["metadata"]
+        meta.get("labels", {}).pop(TASKSTORE_LABEL, None)
+        meta.get("annotations", {}).pop(CONFIG_HASH_ANNOTATION, None)
+        for container in result["spec"]["template"]["spec"]["containers"]:
+            container["env"] = [v for v in container.get("env", []) if v["name"] not in owned_env]
+    result["metadata"]["managedFields"] = [
+        entry for entry in result["metadata"]["managedFields"] if entry["manager"] != FIELD_MANAGER
+    ]
+    return result
+
+
+def carry_out(state: Observed, plan: Plan, *, fingerprint: str = "f1") -> Observed:
+    """The observed state after the plan's writes (as far as the plan can see them)."""
+    assert state.manifest is not None
+    manifest = dict(copy.deepcopy(state.manifest))
+    if plan.add_finalizer:
+        manifest["metadata"]["finalizers"].append(FINALIZER)
+    if plan.status is not None:
+        manifest["status"] = json.loads(json.dumps(plan.status))
+    managed: dict[str, Mapping[str, Any]] = dict(state.managed)
+    for applied in plan.apply:
+        managed[applied["kind"]] = applied
+    password = state.password
+    if plan.create_password_secret is not None:
+        password = PasswordSecret(fingerprint=fingerprint)
+    by_name = {d["metadata"]["name"]: d for d in state.deployments}
+    for body in plan.apply_deployments:
+        by_name[body["metadata"]["name"]] = apply_deployment(
+            by_name[body["metadata"]["name"]], body
+        )
+    for body in plan.strip_deployments:
+        by_name[body["metadata"]["name"]] = strip_deployment(by_name[body["metadata"]["name"]])
+    return replace(
+        state,
+        manifest=manifest,
+        managed=managed,
+        password=password,
+        deployments=list(by_name.values()),
+        now=state.now + timedelta(seconds=1),
+    )
+
+
+def converge(state: Observed, *, rounds: int = 4) -> Observed:
+    """Reconcile until nothing is left to write; fail if that takes too long."""
+    for _ in range(rounds):
+        plan = plan_reconcile(state)
+        if plan.writes == 0:
+            return state
+        state = carry_out(state, plan)
+    raise AssertionError(f"no convergence after {rounds} rounds: {plan}")
+
+
+def condition(plan_or_status: Plan | Manifest | None, type_: str) -> Manifest:
+    status = plan_or_status.status if isinstance(plan_or_status, Plan) else plan_or_status
+    assert status is not None
+    return next(c for c in status["conditions"] if c["type"] == type_)
+
+
+def env_of(live: Mapping[str, Any], container: str = "agent") -> dict[str, Any]:
+    containers = live["spec"]["template"]["spec"]["containers"]
+    found = next(c for c in containers if c["name"] == container)
+    return {v["name"]: v.get("value", v.get("valueFrom")) for v in found.get("env", [])}
+
+
+def ready_state(spec: Manifest, *deployments: Manifest) -> Observed:
+    """A store of ``spec`` whose Redis (if any) is ready and whose password Secret exists."""
+    needs_secret = spec in (MANAGED, MANAGED_DELETE, EXTERNAL_WITH_SECRET)
+    return observed(
+        store(spec),
+        deployments=list(deployments),
+        password=SECRET if needs_secret else None,
+        redis_ready_replicas=1,
+    )
+
+
+# -- convergence and idempotence ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_converged_store_plans_no_write(backend: str) -> None:
+    state = converge(ready_state(BACKENDS[backend], deployment("a"), deployment("b")))
+
+    plan = plan_reconcile(state)
+
+    assert plan.writes == 0
+    assert plan.status is None
+    assert state.manifest is not None
+    status = state.manifest["status"]
+    assert status["agents"] == {"injected": 2, "names": ["a", "b"], "conflicts": []}
+    assert condition(status, "Ready")["status"] == "True"
+    assert condition(status, "Ready")["reason"] == "Reconciled"
+    assert condition(status, "AgentsConfigured")["reason"] == "Injected"
+    has_redis = any(c["type"] == "RedisAvailable" for c in status["conditions"])
+    assert has_redis == (backend in ("managed", "external", "external-secret"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_opted_in_deployment_gets_the_environment_in_one_plan(backend: str) -> None:
+    state = ready_state(BACKENDS[backend], deployment("a"), deployment("b"))
+    if backend == "managed":
+        state = replace(state, password=SECRET)
+
+    plan = plan_reconcile(state)
+
+    assert [body["metadata"]["name"] for body in plan.apply_deployments] == ["a", "b"]
+    body = plan.apply_deployments[0]
+    template = body["spec"]["template"]
+    assert template["metadata"]["labels"] == {TASKSTORE_LABEL: "tasks"}
+    assert CONFIG_HASH_ANNOTATION in template["metadata"]["annotations"]
+    assert [c["name"] for c in template["spec"]["containers"]] == ["agent"]
+
+
+def test_a_new_store_gets_the_finalizer_first() -> None:
+    plan = plan_reconcile(observed(store(finalizers=())))
+    assert plan.add_finalizer
+
+    assert not plan_reconcile(observed(store())).add_finalizer
+
+
+def test_status_holds_generation_endpoint_and_secret_name() -> None:
+    state = converge(ready_state(MANAGED, deployment()))
+    assert state.manifest is not None
+
+    status = state.manifest["status"]
+
+    assert status["observedGeneration"] == 1
+    assert status["endpoint"] == "tasks-redis.agents.svc:6379"
+    assert status["secretName"] == "tasks-redis-auth"
+    assert {c["observedGeneration"] for c in status["conditions"]} == {1}
+
+
+def test_memory_store_has_no_endpoint_nor_secret_name() -> None:
+    status = plan_reconcile(observed(store())).status
+    assert status is not None
+    assert status["endpoint"] == ""
+    assert "secretName" not in status
+
+
+def test_last_transition_time_stays_unless_the_status_flips() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    assert state.manifest is not None
+    status = state.manifest["status"]
+    before = condition(status, "Ready")["lastTransitionTime"]
+
+    same = plan_reconcile(replace(state, manifest=store(status=status, generation=2), now=T1))
+    flipped = plan_reconcile(
+        replace(state, manifest=store({"backend": "redis"}, status=status), now=T1)
+    )
+
+    assert condition(same, "Ready")["observedGeneration"] == 2
+    assert condition(same, "Ready")["lastTransitionTime"] == before
+    assert condition(flipped, "Ready")["lastTransitionTime"] == "2026-01-02T03:05:05Z"
+    assert condition(flipped, "AgentsConfigured")["lastTransitionTime"] == before
+
+
+def test_a_generation_change_rewrites_status_only() -> None:
+    state = converge(ready_state(CUSTOM, deployment()))
+    assert state.manifest is not None
+    bumped = replace(state, manifest=store(CUSTOM, status=state.manifest["status"], generation=5))
+
+    plan = plan_reconcile(bumped)
+
+    assert plan.status is not None
+    assert plan.status["observedGeneration"] == 5
+    assert plan.writes == 1
+
+
+# -- the managed Redis -------------------------------------------------------------------------
+
+
+def test_managed_store_creates_the_password_secret_before_anything_else() -> None:
+    plan = plan_reconcile(observed(store(MANAGED), deployments=[deployment()]))
+
+    assert plan.create_password_secret is not None
+    assert plan.apply == []
+    assert plan.apply_deployments == []
+    assert condition(plan, "Ready")["reason"] == "Provisioning"
+    assert [event.reason for event in plan.events] == ["PasswordCreated", "Provisioning"]
+
+
+def test_managed_objects_are_applied_and_agents_wait_for_a_ready_replica() -> None:
+    state = observed(store(MANAGED), deployments=[deployment()], password=SECRET)
+
+    plan = plan_reconcile(state)
+
+    assert [m["kind"] for m in plan.apply] == [
+        "ConfigMap",
+        "Service",
+        "NetworkPolicy",
+        "StatefulSet",
+    ]
+    assert plan.apply_deployments == []
+    assert condition(plan, "Ready") | {"lastTransitionTime": None} == {
+        "type": "Ready",
+        "status": "False",
+        "reason": "Provisioning",
+        "message": "StatefulSet tasks-redis has no ready replica yet",
+        "observedGeneration": 1,
+        "lastTransitionTime": None,
+    }
+    assert condition(plan, "RedisAvailable")["reason"] == "Provisioning"
+    assert condition(plan, "AgentsConfigured")["reason"] == "WaitingForRedis"
+
+
+def test_agents_keep_their_environment_while_the_redis_is_not_ready() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    assert state.manifest is not None
+    switched = replace(
+        state, manifest=store(MANAGED, status=state.manifest["status"]), password=SECRET
+    )
+    switched = replace(switched, redis_ready_replicas=0)
+
+    plan = plan_reconcile(switched)
+
+    assert plan.apply_deployments == []
+    assert plan.strip_deployments == []
+    assert plan.status is not None
+    assert plan.status["agents"]["names"] == ["planner"]
+    assert condition(plan, "Ready")["status"] == "False"
+
+    ready = plan_reconcile(replace(carry_out(switched, plan), redis_ready_replicas=1))
+    assert [body["metadata"]["name"] for body in ready.apply_deployments] == ["planner"]
+    assert condition(ready, "Ready")["status"] == "True"
+
+
+def test_only_the_managed_objects_that_differ_are_applied() -> None:
+    state = converge(ready_state(MANAGED))
+    stale = dict(state.managed)
+    stale["Service"] = copy.deepcopy(stale["Service"])
+    stale["Service"]["metadata"]["annotations"]["tealagents.io/spec-hash"] = "old"
+
+    plan = plan_reconcile(replace(state, managed=stale))
+
+    assert [m["kind"] for m in plan.apply] == ["Service"]
+
+
+def test_a_recreated_password_rolls_the_redis_and_the_agents() -> None:
+    state = converge(ready_state(MANAGED, deployment()))
+    before = state.deployments[0]["spec"]["template"]["metadata"]["annotations"]
+
+    plan = plan_reconcile(replace(state, password=PasswordSecret(fingerprint="f2")))
+
+    assert [m["kind"] for m in plan.apply] == ["StatefulSet"]
+    [body] = plan.apply_deployments
+    after = body["spec"]["template"]["metadata"]["annotations"]
+    assert after[CONFIG_HASH_ANNOTATION] != before[CONFIG_HASH_ANNOTATION]
+
+
+def test_a_deleted_password_secret_is_created_again() -> None:
+    state = converge(ready_state(MANAGED, deployment()))
+
+    plan = plan_reconcile(replace(state, password=None))
+
+    assert plan.create_password_secret is not None
+    assert plan.apply_deployments == []
+
+
+def test_leaving_the_managed_backend_deletes_the_owned_redis_objects() -> None:
+    state = converge(ready_state(MANAGED, deployment()))
+    foreign = {"apiVersion": "v1", "metadata": {"name": "x", "namespace": "agents"}}
+    secret = {
+        "apiVersion": "v1",
+        "metadata": {
+            "name": "tasks-redis-auth",
+            "namespace": "agents",
+            "ownerReferences": [{"uid": UID}],
+        },
+    }
+    managed = {**state.managed, "Secret": secret, "PersistentVolumeClaim": foreign}
+    assert state.manifest is not None
+
+    plan = plan_reconcile(
+        replace(state, managed=managed, manifest=store(MEMORY, status=state.manifest["status"]))
+    )
+
+    assert sorted(ref.kind for ref in plan.delete) == [
+        "ConfigMap",
+        "NetworkPolicy",
+        "Secret",
+        "Service",
+        "StatefulSet",
+    ]
+    assert plan.status is not None
+    assert [c["type"] for c in plan.status["conditions"]] == ["AgentsConfigured", "Ready"]
+
+
+# -- the external Redis ------------------------------------------------------------------------
+
+
+def test_a_missing_external_secret_is_reported_and_agents_are_left_alone() -> None:
+    plan = plan_reconcile(observed(store(EXTERNAL_WITH_SECRET), deployments=[deployment()]))
+
+    assert plan.apply_deployments == []
+    ready = condition(plan, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "SecretNotFound")
+    assert "Secret auth with key password" in ready["message"]
+    assert "passwordSecretRef" in ready["message"]
+
+
+def test_an_external_secret_without_the_key_counts_as_missing() -> None:
+    state = observed(store(EXTERNAL_WITH_SECRET), password=PasswordSecret(fingerprint=None))
+    assert condition(plan_reconcile(state), "Ready")["reason"] == "SecretNotFound"
+
+
+def test_the_store_recovers_when_the_external_secret_appears() -> None:
+    missing = converge(observed(store(EXTERNAL_WITH_SECRET), deployments=[deployment()]))
+
+    plan = plan_reconcile(replace(missing, password=SECRET))
+
+    assert len(plan.apply_deployments) == 1
+    assert condition(plan, "Ready")["status"] == "True"
+    assert condition(plan, "RedisAvailable")["reason"] == "ExternalConfigured"
+    env = plan.apply_deployments[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {
+        "name": "TA_REDIS_PWD",
+        "valueFrom": {"secretKeyRef": {"name": "auth", "key": "password"}},
+    } in env
+
+
+# -- the agents --------------------------------------------------------------------------------
+
+
+def test_a_backend_change_replaces_the_variables() -> None:
+    state = converge(ready_state(EXTERNAL, deployment()))
+    assert state.manifest is not None
+
+    after = converge(replace(state, manifest=store(MEMORY, status=state.manifest["status"])))
+
+    assert set(env_of(after.deployments[0])) == {"TA_PERSISTENCE_MODULE", "TA_PERSISTENCE_CLASS"}
+    assert env_of(after.deployments[0])["TA_PERSISTENCE_CLASS"] == "InMemoryPersistenceManager"
+
+
+def test_a_removed_label_strips_the_environment() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    unlabelled = copy.deepcopy(state.deployments[0])
+    unlabelled["metadata"]["labels"] = {}
+
+    plan = plan_reconcile(replace(state, deployments=[unlabelled]))
+
+    assert plan.strip_deployments == [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "planner", "namespace": "agents"},
+        }
+    ]
+    assert plan.status is not None
+    assert plan.status["agents"] == {"injected": 0, "names": [], "conflicts": []}
+
+
+def test_a_label_naming_another_store_is_stripped_by_this_one() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    moved = copy.deepcopy(state.deployments[0])
+    moved["metadata"]["labels"] = {TASKSTORE_LABEL: "other"}
+
+    assert len(plan_reconcile(replace(state, deployments=[moved])).strip_deployments) == 1
+
+
+def test_deployments_of_other_stores_are_left_alone() -> None:
+    plan = plan_reconcile(
+        ready_state(MEMORY, deployment(label="other"), deployment("x", label=None))
+    )
+    assert plan.apply_deployments == []
+    assert plan.strip_deployments == []
+
+
+def test_a_hand_set_variable_is_a_conflict_and_is_not_overwritten() -> None:
+    hand_set = deployment("by-hand")
+    hand_set["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "TA_REDIS_HOST", "value": "mine"}
+    ]
+
+    plan = plan_reconcile(ready_state(EXTERNAL, hand_set, deployment("clean")))
+
+    assert [body["metadata"]["name"] for body in plan.apply_deployments] == ["clean"]
+    assert plan.status is not None
+    assert plan.status["agents"] == {"injected": 1, "names": ["clean"], "conflicts": ["by-hand"]}
+    assert (condition(plan, "Ready")["status"], condition(plan, "Ready")["reason"]) == (
+        "False",
+        "AgentsConflict",
+    )
+    assert "by-hand" in condition(plan, "AgentsConfigured")["message"]
+
+
+def test_a_variable_of_another_backend_set_by_hand_is_no_conflict() -> None:
+    hand_set = deployment()
+    hand_set["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "TA_REDIS_HOST", "value": "mine"}
+    ]
+    plan = plan_reconcile(ready_state(MEMORY, hand_set))
+    assert len(plan.apply_deployments) == 1
+
+
+def test_a_changed_container_selection_is_applied_again() -> None:
+    state = converge(ready_state(MEMORY, deployment(containers=("agent", "sidecar"))))
+    narrowed = copy.deepcopy(state.deployments[0])
+    narrowed["metadata"]["annotations"][CONTAINERS_ANNOTATION] = "agent"
+
+    plan = plan_reconcile(replace(state, deployments=[narrowed]))
+
+    [body] = plan.apply_deployments
+    assert [c["name"] for c in body["spec"]["template"]["spec"]["containers"]] == ["agent"]
+
+
+def test_env_changed_by_someone_else_is_applied_again() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    hash_changed = copy.deepcopy(state.deployments[0])
+    hash_changed["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] = "x"
+
+    assert len(plan_reconcile(replace(state, deployments=[hash_changed])).apply_deployments) == 1
+
+
+def test_carries_injection_needs_both_the_template_label_and_the_manager() -> None:
+    copied = deployment()
+    copied["spec"]["template"]["metadata"]["labels"][TASKSTORE_LABEL] = "tasks"
+    assert not carries_injection(copied, "tasks")
+
+    state = converge(ready_state(MEMORY, deployment()))
+    assert carries_injection(state.deployments[0], "tasks")
+    assert not carries_injection(state.deployments[0], "other")
+
+
+# -- refusal -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"backend": "redis"}, "spec"),
+        ({"backend": "redis", "redis": {"managed": {}, "external": {"host": "h"}}}, "spec.redis"),
+        ({"backend": "redis", "redis": {"external": {"host": "h", "port": 0}}}, "port"),
+        ({"backend": "custom", "custom": {"module": "not a module", "className": "C"}}, "module"),
+        (
+            {"backend": "redis", "redis": {"managed": {"storage": {"size": "0"}}}},
+            "spec.redis.managed.storage.size",
+        ),
+    ],
+)
+def test_an_invalid_spec_changes_nothing_and_names_the_field(spec: Manifest, field: str) -> None:
+    state = observed(
+        store(spec, finalizers=()),
+        deployments=[deployment()],
+        password=SECRET,
+        redis_ready_replicas=1,
+    )
+
+    plan = plan_reconcile(state)
+
+    assert plan.apply == plan.apply_deployments == plan.strip_deployments == []
+    assert plan.delete == []
+    assert plan.create_password_secret is None
+    ready = condition(plan, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert field in ready["message"]
+    [event] = plan.events
+    assert (event.type, event.reason) == (EventType.WARNING, "InvalidSpec")
+    assert field in event.message
+    assert plan.add_finalizer
+
+
+def test_an_invalid_spec_keeps_what_agents_had() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    assert state.manifest is not None
+    broken = replace(state, manifest=store({"backend": "redis"}, status=state.manifest["status"]))
+
+    plan = plan_reconcile(broken)
+
+    assert plan.strip_deployments == []
+    assert plan_reconcile(carry_out(broken, plan)).writes == 0
+
+
+def test_an_unreadable_status_is_rewritten() -> None:
+    plan = plan_reconcile(observed(store(status={"conditions": [{"type": "Ready"}]})))
+    assert condition(plan, "Ready")["status"] == "True"
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+def test_events_are_emitted_on_transitions_only() -> None:
+    first = plan_reconcile(observed(store()))
+    [event] = first.events
+    assert event == (
+        ObjectRef("tealagents.io/v1alpha1", "TaskStore", "agents", "tasks", UID),
+        EventType.NORMAL,
+        "Reconciled",
+        "the TaskStore is ready",
+    )
+    state = carry_out(observed(store()), first)
+    assert plan_reconcile(replace(state, deployments=[deployment()])).events == []
+
+
+# -- deletion ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "claims_deleted"),
+    [(MANAGED, False), (MANAGED_DELETE, True), ({"backend": "x"}, False)],
+)
+def test_deletion_strips_the_agents_then_releases_the_finalizer(
+    spec: Manifest, claims_deleted: bool
+) -> None:
+    state = converge(
+        ready_state(MEMORY, deployment("a"), deployment("b"), deployment("c", label=None))
+    )
+    claim = ObjectRef("v1", "PersistentVolumeClaim", "agents", "data-tasks-redis-0")
+
+    plan = plan_reconcile(replace(state, manifest=store(spec, deleting=True), claims=[claim]))
+
+    assert [body["metadata"]["name"] for body in plan.strip_deployments] == ["a", "b"]
+    assert plan.remove_finalizer
+    assert plan.delete == ([claim] if claims_deleted else [])
+    assert plan.status is None
+    assert plan.apply == []
+    assert plan.apply_deployments == []
+
+
+def test_deletion_without_the_finalizer_is_none_of_our_business() -> None:
+    assert plan_reconcile(observed(store(deleting=True, finalizers=()))).writes == 0
+
+
+def test_a_missing_store_strips_what_it_left_and_warns_labelled_deployments() -> None:
+    state = converge(ready_state(MEMORY, deployment("a")))
+    orphan = replace(state, manifest=None, deployments=[*state.deployments, deployment("b")])
+
+    plan = plan_reconcile(orphan)
+
+    assert [body["metadata"]["name"] for body in plan.strip_deployments] == ["a"]
+    [event] = plan.events
+    assert (event.regarding.name, event.type, event.reason) == (
+        "b",
+        EventType.WARNING,
+        "TaskStoreNotFound",
+    )
+
+
+def test_no_password_reaches_status_or_events() -> None:
+    state = converge(ready_state(MANAGED, deployment()))
+    assert state.manifest is not None
+    text = json.dumps(state.manifest["status"])
+    assert "f1" not in text
+    assert ConditionStatus.TRUE in {c["status"] for c in state.manifest["status"]["conditions"]}
+    assert ConditionType.READY and Reason.RECONCILED
