@@ -34,7 +34,7 @@ HELM_MODULE = "helm.sh/helm/v3"
 DEFAULT_GO_LOCATIONS = (Path("/usr/local/go/bin/go"),)
 
 # Measured on 2 cores (see docs/control-plane.md); shown so nobody thinks the build hung.
-COLD_BUILD_MINUTES = 10
+COLD_BUILD_MINUTES = 9
 
 REQUIRED_NAMES = ("kube-apiserver", "etcd", "kubectl")
 OPTIONAL_NAMES = ("kube-controller-manager", "helm")
