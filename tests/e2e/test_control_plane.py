@@ -538,6 +538,32 @@ def test_envtest_binaries_are_used_without_building(
         assert plane.kubectl("get", "namespaces").returncode == 0
 
 
+def test_a_failed_build_names_the_module_version_and_go_output(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake_go = tmp_path / "go"
+    fake_go.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = env ]; then echo go1.26.8; exit 0; fi\n'
+        "echo 'cmd/kube-apiserver/app/server.go:1:1: something broke' >&2\n"
+        "exit 1\n"
+    )
+    fake_go.chmod(0o755)
+    monkeypatch.setattr(binaries_module, "find_go", lambda: fake_go)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    with pytest.raises(binaries_module.BuildError) as failure:
+        binaries_module.build_binaries(progress=lambda line: None)
+
+    message = str(failure.value)
+    assert f"kube-apiserver from k8s.io/kubernetes {read_pins().kubernetes} failed" in message
+    assert "something broke" in message
+    # Neither a finished-looking bin dir nor the staging dir is left behind.
+    assert [path.name for path in (tmp_path / "cache/teal-taskstore/bin").iterdir()] == [
+        ".build.lock"
+    ]
+
+
 def processes_mentioning(text: str) -> list[int]:
     """Pids of running processes whose command line contains ``text``."""
     found = []
