@@ -3,7 +3,9 @@
 
 Starts its own redis-server on a free loopback port, then for concurrency 1 and 64 measures
 create, load, update, load_by_request_id and delete, and beside them bare SET and GET of the
-task's JSON (5 items, about 2 KB), in the same run. Each figure is the median of several
+task's JSON (5 items, about 2.7 KB), in the same run. Two indented reference rows show the
+floor the library cannot go below: a bare SET of a freshly serialised task, and a bare GET
+whose JSON is validated into an AgentTask. Each figure is the median of several
 interleaved rounds. Prints ops/s, p50/p99 latency, the ratio to the bare command, and the
 network round trips per operation counted on the client side.
 
@@ -189,15 +191,17 @@ def report(concurrency: int, results: dict[str, Result]) -> int:
     print(f"  {'operation':<20}{'ops/s':>10}{'p50 ms':>9}{'p99 ms':>9}  ratio")
     missed = 0
     for name, result in results.items():
-        reference = "bare GET" if name.startswith("load") else "bare SET"
+        reading = name.startswith("load") or "GET" in name
+        reference = "bare GET" if reading else "bare SET"
         ratio = (
             ""
             if name.startswith("bare")
             else result.ops_per_second / results[reference].ops_per_second
         )
         verdict = ""
-        if isinstance(ratio, float) and concurrency == 64:
-            target = LOAD_TARGET if name.startswith("load") else WRITE_TARGET
+        # Indented rows are references, not operations of the library: no target.
+        if isinstance(ratio, float) and concurrency == 64 and not name.startswith(" "):
+            target = LOAD_TARGET if reading else WRITE_TARGET
             verdict = f" (target >= {target}: {'met' if ratio >= target else 'MISSED'})"
             missed += ratio < target
         shown = f"{ratio:.2f}x {reference}{verdict}" if isinstance(ratio, float) else ""

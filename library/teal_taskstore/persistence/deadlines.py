@@ -1,13 +1,15 @@
 """Operation deadlines enforced by one timer, instead of one timer per operation."""
 
 import asyncio
-from dataclasses import dataclass
 
 
-@dataclass
 class _Entry:
-    deadline: float
-    cancelling: int  # the task's cancel requests when it entered, as asyncio.timeout keeps
+    __slots__ = ("cancelling", "deadline")
+
+    def __init__(self, deadline: float, cancelling: int) -> None:
+        self.deadline = deadline
+        # The task's pending cancel requests when it entered, as asyncio.timeout keeps.
+        self.cancelling = cancelling
 
 
 class OperationDeadlines:
