@@ -112,8 +112,16 @@ async def one_round(
     results["bare SET"] = await measure(
         lambda n: bare.set(f"bare:{n}", payload), count, concurrency
     )
+    results["  SET+serialise"] = await measure(
+        lambda n: bare.set(f"bare:{n}", tasks[n].model_dump_json()), count, concurrency
+    )
     results["create"] = await measure(lambda n: manager.create(tasks[n]), count, concurrency)
     results["bare GET"] = await measure(lambda n: bare.get(f"bare:{n}"), count, concurrency)
+
+    async def get_and_validate(n: int) -> AgentTask:
+        return AgentTask.model_validate_json(await bare.get(f"bare:{n}") or "")
+
+    results["  GET+validate"] = await measure(get_and_validate, count, concurrency)
     results["load"] = await measure(lambda n: manager.load(f"bench-{n}"), count, concurrency)
     for task in tasks:
         task.status = "Paused" if task.status == "Running" else "Running"
