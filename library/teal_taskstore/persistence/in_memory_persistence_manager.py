@@ -15,15 +15,17 @@ from teal_taskstore.persistence.task_persistence_manager import TaskPersistenceM
 
 @dataclass
 class _StoredTask:
-    task: AgentTask
+    json: str
+    request_ids: list[str]
     version: int
 
 
 class InMemoryPersistenceManager(TaskPersistenceManager):
     """Keeps tasks in process memory, for development and single-replica agents.
 
-    Tasks are copied in and out, so mutating a loaded task never changes the stored one.
-    Every method runs without awaiting, so each operation is atomic within the event loop.
+    Tasks are kept as JSON snapshots, so mutating a loaded task never changes the stored
+    one, and a task that Redis could not store fails here too. Every method runs without
+    awaiting, so each operation is atomic within the event loop.
     """
 
     def __init__(self, app_config: AppConfig | None = None) -> None:
@@ -34,54 +36,56 @@ class InMemoryPersistenceManager(TaskPersistenceManager):
         return f"InMemoryPersistenceManager(tasks={len(self._tasks)})"
 
     async def create(self, task: AgentTask) -> None:
+        subject = f"create task {task.task_id!r}"
         if task.task_id in self._tasks:
-            raise PersistenceCreateError(
-                f"create task {task.task_id!r}: a task with this id already exists"
-            )
-        self._store(task, version=1)
+            raise PersistenceCreateError(f"{subject}: a task with this id already exists")
+        self._store(task, self.task_json(task, PersistenceCreateError, subject), version=1)
 
     async def load(self, task_id: str) -> AgentTask | None:
         stored = self._tasks.get(task_id)
         return None if stored is None else self._copy_out(stored)
 
     async def update(self, task: AgentTask) -> None:
+        subject = f"update task {task.task_id!r}"
         stored = self._tasks.get(task.task_id)
         if stored is None:
-            raise PersistenceUpdateError(f"update task {task.task_id!r}: no such task")
+            raise PersistenceUpdateError(f"{subject}: no such task")
         seen = self.seen_version(task)
         if seen is not None and seen != stored.version:
             raise PersistenceConflictError(
-                f"update task {task.task_id!r}: written by someone else since this copy was "
-                f"loaded (copy has version {seen}, store has {stored.version}); load it again"
+                f"{subject}: written by someone else since this copy was loaded "
+                f"(copy has version {seen}, store has {stored.version}); load it again"
             )
-        self._unindex(stored.task)
-        self._store(task, version=stored.version + 1)
+        task_json = self.task_json(task, PersistenceUpdateError, subject)
+        self._unindex(task.task_id, stored)
+        self._store(task, task_json, version=stored.version + 1)
 
     async def delete(self, task_id: str) -> None:
         stored = self._tasks.pop(task_id, None)
         if stored is None:
             raise PersistenceDeleteError(f"delete task {task_id!r}: no such task")
-        self._unindex(stored.task)
+        self._unindex(task_id, stored)
 
     async def load_by_request_id(self, request_id: str) -> AgentTask | None:
         for task_id in sorted(self._task_ids_by_request.get(request_id, ())):
             return self._copy_out(self._tasks[task_id])
         return None
 
-    def _store(self, task: AgentTask, version: int) -> None:
-        self._tasks[task.task_id] = _StoredTask(task.model_copy(deep=True), version)
-        for request_id in task.request_ids():
+    def _store(self, task: AgentTask, task_json: str, version: int) -> None:
+        request_ids = task.request_ids()
+        self._tasks[task.task_id] = _StoredTask(task_json, request_ids, version)
+        for request_id in request_ids:
             self._task_ids_by_request.setdefault(request_id, set()).add(task.task_id)
         self.remember_version(task, version)
 
-    def _unindex(self, task: AgentTask) -> None:
-        for request_id in task.request_ids():
+    def _unindex(self, task_id: str, stored: _StoredTask) -> None:
+        for request_id in stored.request_ids:
             task_ids = self._task_ids_by_request[request_id]
-            task_ids.discard(task.task_id)
+            task_ids.discard(task_id)
             if not task_ids:
                 del self._task_ids_by_request[request_id]
 
     def _copy_out(self, stored: _StoredTask) -> AgentTask:
-        task = stored.task.model_copy(deep=True)
+        task = AgentTask.model_validate_json(stored.json)
         self.remember_version(task, stored.version)
         return task

@@ -361,7 +361,9 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def create(self, task: AgentTask) -> None:
         subject = f"create task {task.task_id!r}"
-        keys, args = self._write_arguments(task)
+        keys, args = self._write_arguments(
+            task, self.task_json(task, PersistenceCreateError, subject)
+        )
         if not await self._run_script(subject, PersistenceCreateError, CREATE_SCRIPT, keys, args):
             raise PersistenceCreateError(f"{subject}: a task with this id already exists")
         self.remember_version(task, 1)
@@ -375,7 +377,9 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
     async def update(self, task: AgentTask) -> None:
         subject = f"update task {task.task_id!r}"
         seen = self.seen_version(task)
-        keys, args = self._write_arguments(task)
+        keys, args = self._write_arguments(
+            task, self.task_json(task, PersistenceUpdateError, subject)
+        )
         args.append("" if seen is None else seen)
         version = await self._run_script(subject, PersistenceUpdateError, UPDATE_SCRIPT, keys, args)
         if version == 0:
@@ -428,13 +432,15 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         if self._owns_client:
             await self._client.aclose()
 
-    def _write_arguments(self, task: AgentTask) -> tuple[list[str], list[str | int]]:
+    def _write_arguments(
+        self, task: AgentTask, error: type[PersistenceError], subject: str
+    ) -> tuple[list[str], list[str | int]]:
         """KEYS and ARGV shared by the create and update scripts."""
         keys = [self._keys.task(task.task_id), self._keys.task_requests(task.task_id)]
         args: list[str | int] = [
             self._keys.request_prefix,
             task.task_id,
-            task.model_dump_json(),
+            self.task_json(task, error, subject),
             self._settings.ttl_seconds,
             self._next_token(),
             pack_ids(task.request_ids()),

@@ -4,6 +4,9 @@ from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
+from pydantic_core import PydanticSerializationError
+
+from teal_taskstore.errors import PersistenceError
 from teal_taskstore.models import AgentTask
 
 
@@ -53,6 +56,14 @@ class TaskPersistenceManager(ABC):
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+    @staticmethod
+    def task_json(task: AgentTask, error: type[PersistenceError], subject: str) -> str:
+        """The task as JSON; a value JSON cannot hold raises ``error`` naming the operation."""
+        try:
+            return task.model_dump_json()
+        except PydanticSerializationError as exc:
+            raise error(f"{subject}: the task cannot be stored as JSON: {exc}") from exc
 
     @staticmethod
     def seen_version(task: AgentTask) -> int | None:
