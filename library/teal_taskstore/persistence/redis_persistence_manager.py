@@ -361,9 +361,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def create(self, task: AgentTask) -> None:
         subject = f"create task {task.task_id!r}"
-        keys, args = self._write_arguments(
-            task, self.task_json(task, PersistenceCreateError, subject)
-        )
+        keys, args = self._write_arguments(task, PersistenceCreateError, subject)
         if not await self._run_script(subject, PersistenceCreateError, CREATE_SCRIPT, keys, args):
             raise PersistenceCreateError(f"{subject}: a task with this id already exists")
         self.remember_version(task, 1)
@@ -377,9 +375,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
     async def update(self, task: AgentTask) -> None:
         subject = f"update task {task.task_id!r}"
         seen = self.seen_version(task)
-        keys, args = self._write_arguments(
-            task, self.task_json(task, PersistenceUpdateError, subject)
-        )
+        keys, args = self._write_arguments(task, PersistenceUpdateError, subject)
         args.append("" if seen is None else seen)
         version = await self._run_script(subject, PersistenceUpdateError, UPDATE_SCRIPT, keys, args)
         if version == 0:
