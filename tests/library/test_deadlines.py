@@ -62,3 +62,18 @@ async def test_the_timer_stops_when_nothing_is_in_flight() -> None:
     await bounded(deadlines, 0.01)
     await asyncio.sleep(0.1)
     assert deadlines._timer is None
+
+
+def test_a_second_event_loop_gets_its_own_timer() -> None:
+    deadlines = OperationDeadlines(0.1)
+
+    async def leave_one_in_flight() -> None:
+        deadlines.enter()  # never left: its loop closes with the timer pending
+
+    asyncio.run(leave_one_in_flight())
+
+    async def late_operation() -> None:
+        with pytest.raises(TimeoutError):
+            await bounded(deadlines, 10)
+
+    asyncio.run(asyncio.wait_for(late_operation(), timeout=5))

@@ -26,6 +26,7 @@ class OperationDeadlines:
         self._entries: dict[asyncio.Task[object], _Entry] = {}
         self._expired: set[asyncio.Task[object]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
 
     def enter(self) -> asyncio.Task[object]:
         """Start the deadline of the current task's operation."""
@@ -34,8 +35,10 @@ class OperationDeadlines:
             raise RuntimeError("operation deadlines need a running asyncio task")
         loop = task.get_loop()
         self._entries[task] = _Entry(loop.time() + self.seconds, task.cancelling())
-        if self._timer is None or self._timer.cancelled():
+        # A timer left on another (perhaps closed) loop must not stand in for this one.
+        if self._timer is None or self._timer.cancelled() or self._timer_loop is not loop:
             self._timer = loop.call_later(self.seconds / 4, self._check, loop)
+            self._timer_loop = loop
         return task
 
     def leave(self, task: asyncio.Task[object]) -> bool:
