@@ -54,6 +54,7 @@ from taskstore_operator.render.conditions import (
     set_condition,
 )
 from taskstore_operator.render.redis import (
+    redis_configmap_name,
     redis_name,
     redis_secret_name,
     render_redis_configmap,
@@ -80,13 +81,14 @@ class ObjectRef(NamedTuple):
     uid: str = ""
 
 
-# The managed Redis objects other than the Secret, in the order they are applied.
-MANAGED_KINDS: Final = (
-    ("v1", "ConfigMap"),
-    ("v1", "Service"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("apps/v1", "StatefulSet"),
-)
+# The API versions of the managed Redis objects, by kind.
+MANAGED_KINDS: Final = {
+    "Secret": "v1",
+    "ConfigMap": "v1",
+    "Service": "v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+    "StatefulSet": "apps/v1",
+}
 
 
 class EventType(StrEnum):
@@ -122,7 +124,7 @@ class Observed:
     namespace: str
     name: str
     now: datetime
-    # Managed objects by kind (see MANAGED_KINDS), as they are; absent when missing.
+    # Managed objects by kind (see managed_object_refs), as they are; absent when missing.
     managed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The Secret agents read the password from (generated or passwordSecretRef); None if missing.
     password: PasswordSecret | None = None
@@ -203,6 +205,54 @@ def plan_reconcile(observed: Observed) -> Plan:
     agents = _plan_agents(plan, observed, store, availability.ready)
     _plan_status(plan, observed, manifest, store, availability, agents)
     return plan
+
+
+def managed_object_refs(store: TaskStore) -> list[ObjectRef]:
+    """Where the managed Redis objects of ``store`` are (or would be)."""
+    names = {
+        "Secret": redis_secret_name(store),
+        "ConfigMap": redis_configmap_name(store),
+    }
+    namespace = store.metadata.namespace
+    return [
+        ObjectRef(api_version, kind, namespace, names.get(kind, redis_name(store)))
+        for kind, api_version in MANAGED_KINDS.items()
+    ]
+
+
+def plan_error_status(manifest: Mapping[str, Any], message: str, now: datetime) -> Manifest | None:
+    """The status after a failed API call (Ready=False, ReconcileError); None if already so."""
+    generation = int(manifest["metadata"].get("generation") or 0)
+    old = _read_status(manifest)
+    conditions = set_condition(
+        old.conditions, ConditionType.READY, FALSE, Reason.RECONCILE_ERROR, message, generation, now
+    )
+    new = old.model_copy(update={"conditions": conditions})
+    if new == old:
+        return None
+    return new.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def stores_named_by(obj: Mapping[str, Any]) -> set[str]:
+    """The TaskStores of the object's namespace that an event on the object concerns.
+
+    A Deployment concerns the store its label names and the store whose environment it
+    carries (its pod template's label), which differ after the label changed; a managed
+    object concerns its owner.
+    """
+    metadata = obj.get("metadata") or {}
+    template = (obj.get("spec") or {}).get("template") or {}
+    names = {
+        labels[TASKSTORE_LABEL]
+        for labels in (metadata.get("labels"), (template.get("metadata") or {}).get("labels"))
+        if labels and labels.get(TASKSTORE_LABEL)
+    }
+    names.update(
+        owner["name"]
+        for owner in metadata.get("ownerReferences") or []
+        if owner.get("kind") == KIND and owner.get("apiVersion") == API_VERSION
+    )
+    return names
 
 
 def store_ref(namespace: str, name: str, uid: str = "") -> ObjectRef:

@@ -16,6 +16,7 @@ from taskstore_operator.api.contract import (
     TASKSTORE_LABEL,
 )
 from taskstore_operator.api.models import ConditionStatus
+from taskstore_operator.api.validation import parse_taskstore
 from taskstore_operator.reconcile import (
     FINALIZER,
     EventType,
@@ -24,7 +25,10 @@ from taskstore_operator.reconcile import (
     PasswordSecret,
     Plan,
     carries_injection,
+    managed_object_refs,
+    plan_error_status,
     plan_reconcile,
+    stores_named_by,
 )
 from taskstore_operator.render.conditions import ConditionType, Reason
 
@@ -697,3 +701,46 @@ def test_no_password_reaches_status_or_events() -> None:
     assert "f1" not in text
     assert ConditionStatus.TRUE in {c["status"] for c in state.manifest["status"]["conditions"]}
     assert ConditionType.READY and Reason.RECONCILED
+
+
+# -- helpers the runtime uses ------------------------------------------------------------------
+
+
+def test_stores_named_by_label_template_label_and_owner() -> None:
+    moved = converge(ready_state(MEMORY, deployment())).deployments[0]
+    moved = copy.deepcopy(moved)
+    moved["metadata"]["labels"] = {TASKSTORE_LABEL: "other"}
+    owned = {
+        "kind": "StatefulSet",
+        "metadata": {
+            "ownerReferences": [
+                {"apiVersion": "tealagents.io/v1alpha1", "kind": "TaskStore", "name": "tasks"},
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+            ]
+        },
+    }
+
+    assert stores_named_by(moved) == {"tasks", "other"}
+    assert stores_named_by(owned) == {"tasks"}
+    assert stores_named_by(deployment(label=None)) == set()
+
+
+def test_error_status_is_written_once() -> None:
+    manifest = store(status=converge(ready_state(MEMORY)).manifest["status"])  # type: ignore[index]
+
+    status = plan_error_status(manifest, "PATCH x: 409 Conflict", T1)
+
+    assert status is not None
+    assert condition(status, "Ready")["reason"] == "ReconcileError"
+    assert plan_error_status(store(status=status), "PATCH x: 409 Conflict", T1) is None
+
+
+def test_managed_object_refs_name_every_managed_object() -> None:
+    refs = managed_object_refs(parse_taskstore(store(MANAGED)))
+    assert {(ref.kind, ref.name) for ref in refs} == {
+        ("Secret", "tasks-redis-auth"),
+        ("ConfigMap", "tasks-redis-config"),
+        ("Service", "tasks-redis"),
+        ("NetworkPolicy", "tasks-redis"),
+        ("StatefulSet", "tasks-redis"),
+    }

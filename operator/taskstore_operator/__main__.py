@@ -1,0 +1,72 @@
+"""``python -m taskstore_operator`` / ``taskstore-operator``: run the TaskStore operator.
+
+It watches every namespace unless ``--namespace`` (repeatable) or the environment
+variable ``TASKSTORE_WATCH_NAMESPACES`` (a comma-separated list) names some. It logs in
+with in-cluster credentials, else the current kubeconfig (``KUBECONFIG``).
+"""
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+from typing import Final
+
+import kopf
+from prometheus_client import start_http_server
+
+# Importing the wiring registers the handlers with kopf's default registry.
+import taskstore_operator.handlers.wiring  # noqa: F401
+
+WATCH_NAMESPACES_ENV: Final = "TASKSTORE_WATCH_NAMESPACES"
+DEFAULT_METRICS_PORT: Final = 8080
+DEFAULT_HEALTH_PORT: Final = 8081
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="taskstore-operator", description=__doc__)
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help=f"a namespace to watch (repeatable); default: ${WATCH_NAMESPACES_ENV}, else all",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=DEFAULT_METRICS_PORT,
+        help="port of the Prometheus metrics (0: none)",
+    )
+    parser.add_argument(
+        "--health-port", type=int, default=DEFAULT_HEALTH_PORT, help="port of GET /healthz"
+    )
+    parser.add_argument("--verbose", action="store_true", help="log debug messages")
+    return parser.parse_args(argv)
+
+
+def watched_namespaces(flags: Sequence[str], environment: str | None) -> list[str]:
+    """The namespaces to watch: the flags, else the environment variable; empty means all."""
+    names = list(flags) or (environment or "").split(",")
+    return [name.strip() for name in names if name.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the operator until it is stopped."""
+    args = parse_args(argv)
+    kopf.configure(verbose=args.verbose)
+    logging.getLogger("taskstore_operator").setLevel(
+        logging.DEBUG if args.verbose else logging.INFO
+    )
+    if args.metrics_port:
+        start_http_server(args.metrics_port)
+    namespaces = watched_namespaces(args.namespace, os.environ.get(WATCH_NAMESPACES_ENV))
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The operator's runtime: kopf wiring, the reconcile queue, and the reconciler."""

@@ -1,0 +1,226 @@
+"""One reconcile of one TaskStore: read the state, plan (pure), write only what the plan says.
+
+The reads are plain GETs and LISTs, so a reconcile always sees the latest state, and a
+converged store costs reads only: no write request at all.
+"""
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from taskstore_operator.api.contract import API_VERSION, KIND
+from taskstore_operator.api.models import TaskStore
+from taskstore_operator.api.validation import InvalidSpecError, parse_taskstore
+from taskstore_operator.kube import Kube, KubeError
+from taskstore_operator.metrics import INJECTED_AGENTS, WRITES
+from taskstore_operator.reconcile import (
+    FINALIZER,
+    Event,
+    ObjectRef,
+    Observed,
+    PasswordSecret,
+    Plan,
+    managed_object_refs,
+    plan_error_status,
+    plan_reconcile,
+    store_ref,
+)
+from taskstore_operator.render.agent_env import password_secret_ref
+from taskstore_operator.render.hashing import secret_fingerprint
+from taskstore_operator.render.redis import generate_password, redis_labels, render_redis_secret
+
+log = logging.getLogger(__name__)
+
+# A reconcile that created the password Secret plans once more to use it.
+MAX_PASSES: Final = 2
+# Warnings on Deployments cannot be tied to a status transition; they are sent once per process.
+ONCE_PER_PROCESS_REASONS: Final = frozenset({"TaskStoreNotFound"})
+
+
+class Reconciler:
+    """Reconciles TaskStores through :class:`Kube` (synchronous: run it in a thread)."""
+
+    def __init__(self, kube: Kube) -> None:
+        self._kube = kube
+        self._warned: set[tuple[str, str]] = set()
+
+    def reconcile(self, namespace: str, name: str) -> None:
+        """Bring one TaskStore and its agents to what its spec asks for."""
+        for _ in range(MAX_PASSES):
+            observed = self.observe(namespace, name)
+            plan = plan_reconcile(observed)
+            if plan.writes:
+                try:
+                    self.execute(observed, plan)
+                except KubeError as error:
+                    self._report_error(observed, error)
+                    raise
+            self._record_agents(observed, plan)
+            if plan.create_password_secret is None:
+                return
+
+    def observe(self, namespace: str, name: str) -> Observed:
+        """Read everything one reconcile of ``namespace/name`` needs."""
+        kube = self._kube
+        now = datetime.now(UTC)
+        manifest = kube.get(API_VERSION, KIND, namespace, name)
+        deployments = kube.list("apps/v1", "Deployment", namespace)
+        store = _parse(manifest)
+        if manifest is None or store is None:
+            return Observed(manifest, namespace, name, now, deployments=deployments)
+        managed = {
+            ref.kind: live
+            for ref in managed_object_refs(store)
+            if (live := kube.get(ref.api_version, ref.kind, ref.namespace, ref.name)) is not None
+        }
+        statefulset = managed.get("StatefulSet") or {}
+        claims: list[ObjectRef] = []
+        if manifest["metadata"].get("deletionTimestamp"):
+            selector = ",".join(f"{key}={value}" for key, value in redis_labels(store).items())
+            claims = [
+                ObjectRef("v1", "PersistentVolumeClaim", namespace, claim["metadata"]["name"])
+                for claim in kube.list("v1", "PersistentVolumeClaim", namespace, selector)
+            ]
+        return Observed(
+            manifest,
+            namespace,
+            name,
+            now,
+            managed=managed,
+            password=self._password(store, managed.get("Secret")),
+            redis_ready_replicas=int((statefulset.get("status") or {}).get("readyReplicas") or 0),
+            deployments=deployments,
+            claims=claims,
+        )
+
+    def execute(self, observed: Observed, plan: Plan) -> None:
+        """Make the plan's writes, in its order (the finalizer is released last)."""
+        kube = self._kube
+        uid = (observed.manifest or {}).get("metadata", {}).get("uid", "")
+        ref = store_ref(observed.namespace, observed.name, uid)
+        if plan.add_finalizer:
+            self._write("finalizer", ref)
+            kube.set_finalizer(ref, FINALIZER, present=True)
+        if plan.create_password_secret is not None:
+            self._create_password_secret(plan.create_password_secret)
+        for manifest in plan.apply:
+            self._write("managed", _ref_of(manifest))
+            kube.apply(manifest, force=True)
+        for body in plan.apply_deployments:
+            self._write("deployment", _ref_of(body))
+            kube.apply(body, force=False)
+        for body in plan.strip_deployments:
+            self._strip(body)
+        for gone in plan.delete:
+            self._write("delete", gone)
+            kube.delete(gone)
+        if plan.status is not None:
+            self._write("status", ref)
+            kube.apply_status(ref, plan.status)
+        for event in plan.events:
+            self._post_event(event)
+        if plan.remove_finalizer:
+            self._write("finalizer", ref)
+            kube.set_finalizer(ref, FINALIZER, present=False)
+
+    def _password(
+        self, store: TaskStore, generated: Mapping[str, Any] | None
+    ) -> PasswordSecret | None:
+        """The fingerprint of the password agents use; the value itself goes no further."""
+        secret_ref = password_secret_ref(store)
+        if secret_ref is None:
+            return None
+        redis = store.spec.redis
+        secret = generated
+        if redis is not None and redis.external is not None:
+            secret = self._kube.get("v1", "Secret", store.metadata.namespace, secret_ref.name)
+        if secret is None:
+            return None
+        value = (secret.get("data") or {}).get(secret_ref.key)
+        if not isinstance(value, str):
+            return PasswordSecret(fingerprint=None)
+        return PasswordSecret(fingerprint=secret_fingerprint(secret["metadata"]["uid"], value))
+
+    def _create_password_secret(self, store: TaskStore) -> None:
+        secret = render_redis_secret(store, generate_password())
+        self._write("password-secret", _ref_of(secret))
+        try:
+            self._kube.create(secret)
+        except KubeError as error:
+            # Created meanwhile (a concurrent pass): the next pass reads it.
+            if error.status != 409:
+                raise
+
+    def _strip(self, body: Mapping[str, Any]) -> None:
+        ref = _ref_of(body)
+        self._write("deployment", ref)
+        try:
+            self._kube.apply(body, force=False)
+        except KubeError as error:
+            # A removal body applied to a Deployment that is gone is refused as invalid.
+            gone = self._kube.get(ref.api_version, ref.kind, ref.namespace, ref.name) is None
+            if error.status not in (404, 422) or not gone:
+                raise
+
+    def _post_event(self, event: Event) -> None:
+        """Events are best effort: a failure is logged, never a reason to retry the reconcile."""
+        if event.reason in ONCE_PER_PROCESS_REASONS:
+            once = (event.regarding.uid or event.regarding.name, event.reason)
+            if once in self._warned:
+                return
+            self._warned.add(once)
+        self._write("event", event.regarding)
+        try:
+            self._kube.post_event(event)
+        except KubeError as error:
+            log.warning("could not record Event %s: %s", event.reason, error)
+
+    def _report_error(self, observed: Observed, error: KubeError) -> None:
+        """Put a failed write on status (Ready=False, ReconcileError), if the store is there."""
+        manifest = observed.manifest
+        if manifest is None or manifest["metadata"].get("deletionTimestamp"):
+            return
+        status = plan_error_status(manifest, str(error), datetime.now(UTC))
+        if status is None:
+            return
+        ref = store_ref(observed.namespace, observed.name)
+        try:
+            self._write("status", ref)
+            self._kube.apply_status(ref, status)
+        except KubeError as status_error:
+            log.warning("could not report the error on status: %s", status_error)
+
+    def _record_agents(self, observed: Observed, plan: Plan) -> None:
+        gauge = INJECTED_AGENTS
+        manifest = observed.manifest
+        if manifest is None or manifest["metadata"].get("deletionTimestamp"):
+            with contextlib.suppress(KeyError):  # never set in this process
+                gauge.remove(observed.namespace, observed.name)
+            return
+        status = plan.status if plan.status is not None else manifest.get("status") or {}
+        injected = (status.get("agents") or {}).get("injected") or 0
+        gauge.labels(observed.namespace, observed.name).set(injected)
+
+    @staticmethod
+    def _write(what: str, ref: ObjectRef) -> None:
+        WRITES.labels(what).inc()
+        log.info("write %s: %s %s/%s", what, ref.kind, ref.namespace, ref.name)
+
+
+def _parse(manifest: Mapping[str, Any] | None) -> TaskStore | None:
+    """The TaskStore, or None when it is missing or invalid (the plan reports that)."""
+    if manifest is None:
+        return None
+    try:
+        return parse_taskstore(manifest)
+    except InvalidSpecError:
+        return None
+
+
+def _ref_of(manifest: Mapping[str, Any]) -> ObjectRef:
+    metadata = manifest["metadata"]
+    return ObjectRef(
+        manifest["apiVersion"], manifest["kind"], metadata["namespace"], metadata["name"]
+    )

@@ -1,0 +1,103 @@
+"""kopf wiring: settings, and watch events that enqueue reconciles. Nothing here writes.
+
+Only event handlers and an index are registered, never kopf's create/update/resume/delete
+handlers: those store progress and a last-handled configuration on the objects they
+watch, which would be drift on users' Deployments and writes on every TaskStore. The
+reconcile queue does the work (see :mod:`taskstore_operator.handlers.queue`).
+"""
+
+import asyncio
+from typing import Any, Final
+
+import kopf
+
+from taskstore_operator.api.contract import GROUP, KIND, PLURAL, VERSION
+from taskstore_operator.handlers.queue import Key, ReconcileQueue
+from taskstore_operator.handlers.reconciler import Reconciler
+from taskstore_operator.kube import connect
+from taskstore_operator.reconcile import stores_named_by
+
+# kopf's own finalizer, for handlers that would need one (none do). It must differ from
+# the operator's finalizer: kopf removes its finalizer from any object that no handler needs
+# it for, so sharing the name would release TaskStores before their agents are cleaned.
+KOPF_FINALIZER: Final = f"{GROUP}/kopf-finalizer"
+MANAGED_SELECTOR: Final = {"app.kubernetes.io/managed-by": "taskstore-operator"}
+WORKERS: Final = 4
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf's settings: any state it keeps goes to annotations under our prefix, never status."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.finalizer = KOPF_FINALIZER
+    # The operator records its own Events, on transitions only.
+    settings.posting.enabled = False
+    settings.peering.standalone = True
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+    """Configure kopf and start the reconcile queue."""
+    configure(settings)
+    reconciler = Reconciler(connect())
+
+    async def reconcile(key: Key) -> None:
+        await asyncio.to_thread(reconciler.reconcile, *key)
+
+    memo.queue = ReconcileQueue(reconcile, workers=WORKERS)
+    memo.queue_task = asyncio.create_task(memo.queue.run())
+
+
+@kopf.on.cleanup()
+async def stop(memo: Any, **_: Any) -> None:
+    """Stop the reconcile queue."""
+    memo.queue_task.cancel()
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def password_secrets(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str | None, str], str]:
+    """External stores by the Secret their password comes from: (namespace, Secret) -> store."""
+    secret_ref = (spec.get("redis") or {}).get("external", {}).get("passwordSecretRef") or {}
+    secret = secret_ref.get("name")
+    return {(namespace, secret): name} if isinstance(secret, str) else {}
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def taskstore_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    """Any change of a TaskStore, including its first listing at start."""
+    _enqueue(memo, namespace, {name}, KIND)
+
+
+@kopf.on.event("apps", "v1", "deployments")
+def deployment_event(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
+    """A Deployment that names a store, or carries one's environment."""
+    _enqueue(memo, namespace, stores_named_by(body), "Deployment")
+
+
+@kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED_SELECTOR)
+@kopf.on.event("v1", "configmaps", labels=MANAGED_SELECTOR)
+@kopf.on.event("v1", "services", labels=MANAGED_SELECTOR)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED_SELECTOR)
+def managed_object_event(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
+    """A managed Redis object changed (its StatefulSet became ready) or went."""
+    _enqueue(memo, namespace, stores_named_by(body), str(body.get("kind") or "managed"))
+
+
+@kopf.on.event("v1", "secrets")
+def secret_event(
+    body: kopf.Body, namespace: str | None, name: str, memo: Any, **kwargs: Any
+) -> None:
+    """A generated password Secret (owned) or an external store's passwordSecretRef."""
+    # kopf passes each index as a keyword argument named after its function.
+    index: kopf.Index[tuple[str | None, str], str] = kwargs["password_secrets"]
+    named = set(index.get((namespace, name), ()))
+    _enqueue(memo, namespace, stores_named_by(body) | named, "Secret")
+
+
+def _enqueue(memo: Any, namespace: str | None, stores: set[str], kind: str) -> None:
+    queue: ReconcileQueue = memo.queue
+    for store in stores:
+        if namespace:  # every watched kind is namespaced; the type allows None
+            queue.enqueue((namespace, store), kind)

@@ -1,0 +1,128 @@
+"""The runtime around the pure reconcile: the work queue and the command line."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from support.polling import eventually
+from taskstore_operator.__main__ import parse_args, watched_namespaces
+from taskstore_operator.handlers import queue as queue_module
+from taskstore_operator.handlers.queue import Key, ReconcileQueue
+
+
+@pytest.mark.parametrize(
+    ("flags", "environment", "expected"),
+    [
+        ([], None, []),
+        ([], "", []),
+        ([], "a, b,,", ["a", "b"]),
+        (["x"], "a,b", ["x"]),
+        (["x", "y"], None, ["x", "y"]),
+    ],
+)
+def test_watched_namespaces(flags: list[str], environment: str | None, expected: list[str]) -> None:
+    assert watched_namespaces(flags, environment) == expected
+
+
+def test_command_line_defaults_and_flags() -> None:
+    defaults = parse_args([])
+    assert (defaults.namespace, defaults.metrics_port, defaults.health_port) == ([], 8080, 8081)
+    given = parse_args(["--namespace=a", "--namespace", "b", "--metrics-port=0"])
+    assert (given.namespace, given.metrics_port) == (["a", "b"], 0)
+
+
+class Recorder:
+    """Work that records each key, can be held open, and fails when told to."""
+
+    def __init__(self) -> None:
+        self.calls: list[Key] = []
+        self.running: set[Key] = set()
+        self.overlaps = 0
+        self.release = asyncio.Event()
+        self.failures_left = 0
+
+    async def __call__(self, key: Key) -> None:
+        if key in self.running:
+            self.overlaps += 1
+        self.running.add(key)
+        self.calls.append(key)
+        try:
+            await self.release.wait()
+            if self.failures_left:
+                self.failures_left -= 1
+                raise RuntimeError("API down")
+        finally:
+            self.running.discard(key)
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[Callable[[Recorder], ReconcileQueue]]:
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(work: Recorder) -> ReconcileQueue:
+        queue = ReconcileQueue(work, workers=2)
+        tasks.append(asyncio.create_task(queue.run()))
+        return queue
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_events_for_a_waiting_key_collapse_into_one_reconcile(
+    started: Callable[[Recorder], ReconcileQueue],
+) -> None:
+    work = Recorder()
+    work.release.set()
+    queue = started(work)
+
+    for kind in ("TaskStore", "Deployment", "Secret"):
+        queue.enqueue(("ns", "a"), kind)
+    queue.enqueue(("ns", "b"), "TaskStore")
+
+    async def idle() -> bool:
+        return queue.depth == 0 and len(work.calls) >= 2
+
+    await eventually(idle)
+    assert sorted(work.calls) == [("ns", "a"), ("ns", "b")]
+
+
+async def test_an_event_during_a_reconcile_runs_it_once_more_never_concurrently(
+    started: Callable[[Recorder], ReconcileQueue],
+) -> None:
+    work = Recorder()
+    queue = started(work)
+    queue.enqueue(("ns", "a"), "TaskStore")
+
+    async def running() -> bool:
+        return bool(work.running)
+
+    await eventually(running)
+    queue.enqueue(("ns", "a"), "Deployment")
+    queue.enqueue(("ns", "a"), "Deployment")
+    work.release.set()
+
+    async def twice() -> bool:
+        return len(work.calls) == 2 and queue.depth == 0
+
+    await eventually(twice)
+    assert work.overlaps == 0
+
+
+async def test_a_failed_reconcile_is_retried(
+    started: Callable[[Recorder], ReconcileQueue], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue_module, "RETRY_BASE_SECONDS", 0.01)
+    work = Recorder()
+    work.failures_left = 2
+    work.release.set()
+    queue = started(work)
+
+    queue.enqueue(("ns", "a"), "TaskStore")
+
+    async def recovered() -> bool:
+        return len(work.calls) == 3 and queue.depth == 0
+
+    await eventually(recovered)
