@@ -38,8 +38,12 @@ CRD_NAME: Final = f"{PLURAL}.{GROUP}"
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 DEPLOY_CRD_PATH: Final = REPO_ROOT / "deploy" / "crds" / f"{CRD_NAME}.yaml"
+# The chart renders this copy from templates/crds.yaml (Helm never upgrades files in crds/).
+CHART_CRD_PATH: Final = (
+    REPO_ROOT / "charts" / "taskstore-operator" / "files" / "crds" / f"{CRD_NAME}.yaml"
+)
 # Every committed copy of the CRD; --write refreshes them all and --check compares them all.
-CRD_PATHS: Final = (DEPLOY_CRD_PATH,)
+CRD_PATHS: Final = (DEPLOY_CRD_PATH, CHART_CRD_PATH)
 
 # JSON-schema keywords copied as they are (values need no conversion).
 _PLAIN_KEYWORDS: Final = frozenset(
