@@ -1,0 +1,226 @@
+"""Installing on the local control plane: `helm install` (never --wait: no pod runs), the
+plain manifests with `kubectl apply`, and the samples."""
+
+import json
+import secrets
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from taskstore_operator.api.crd import CRD_NAME, build_crd
+from taskstore_operator.envtest import ControlPlane
+from taskstore_operator.envtest.pytest_plugin import InstallCrd
+
+from .conftest import CHART_DIR, REPO_ROOT, Helm
+
+pytestmark = pytest.mark.e2e
+
+
+class Release:
+    """One helm release on the control plane, uninstalled by the fixture."""
+
+    def __init__(self, helm: Helm, plane: ControlPlane, namespace: str) -> None:
+        self.helm = helm
+        self.plane = plane
+        self.namespace = namespace
+        self.name = f"tso-{secrets.token_hex(3)}"
+        self.fullname = f"{self.name}-taskstore-operator"
+        self.installed = False
+
+    def install(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """`helm install` into the namespace, adopting the TaskStore CRD if another test made it."""
+        self._adopt_crd()
+        self.installed = True
+        return self.helm.run(
+            "install",
+            self.name,
+            str(CHART_DIR),
+            "--namespace",
+            self.namespace,
+            *arguments,
+            kubeconfig=self.plane.kubeconfig,
+        )
+
+    def uninstall(self) -> subprocess.CompletedProcess[str]:
+        """`helm uninstall`, which waits for nothing but the deletion requests."""
+        self.installed = False
+        return self.helm.run(
+            "uninstall", self.name, "--namespace", self.namespace, kubeconfig=self.plane.kubeconfig
+        )
+
+    def _adopt_crd(self) -> None:
+        # The session's other tests create the CRD directly; Helm adopts an existing object
+        # only when it carries the release's ownership metadata.
+        if self.plane.kubectl("get", "crd", CRD_NAME).returncode != 0:
+            return
+        labelled = self.plane.kubectl(
+            "label", "crd", CRD_NAME, "app.kubernetes.io/managed-by=Helm", "--overwrite"
+        )
+        annotated = self.plane.kubectl(
+            "annotate",
+            "crd",
+            CRD_NAME,
+            f"meta.helm.sh/release-name={self.name}",
+            f"meta.helm.sh/release-namespace={self.namespace}",
+            "--overwrite",
+        )
+        assert labelled.returncode == annotated.returncode == 0, labelled.stderr + annotated.stderr
+
+
+@pytest.fixture
+def release(helm: Helm, control_plane: ControlPlane, namespace: str) -> Iterator[Release]:
+    """A release name for the test, uninstalled afterwards if it was installed."""
+    made = Release(helm, control_plane, namespace)
+    try:
+        yield made
+    finally:
+        if made.installed:
+            made.uninstall()
+
+
+def get(plane: ControlPlane, *arguments: str) -> dict[str, Any]:
+    """`kubectl get -o json`, checked."""
+    result = plane.kubectl("get", *arguments, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    found: dict[str, Any] = json.loads(result.stdout)
+    return found
+
+
+def can_i(plane: ControlPlane, account: str, *arguments: str) -> bool:
+    """`kubectl auth can-i` as a ServiceAccount."""
+    result = plane.kubectl("auth", "can-i", *arguments, f"--as={account}")
+    return result.stdout.strip() == "yes"
+
+
+def test_helm_install_creates_the_crd_and_the_operator_objects(
+    release: Release, control_plane: ControlPlane, namespace: str
+) -> None:
+    result = release.install()
+    assert result.returncode == 0, result.stderr
+    assert "kubectl wait" in result.stdout
+    assert "--for=condition=Ready taskstore/tasks" in result.stdout
+
+    crd = get(control_plane, "crd", CRD_NAME)
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert crd["spec"]["versions"] == build_crd()["spec"]["versions"]
+    for peering_crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+        get(control_plane, "crd", peering_crd)
+    for kind in ("serviceaccount", "deployment", "service"):
+        name = release.fullname + ("-metrics" if kind == "service" else "")
+        get(control_plane, "-n", namespace, kind, name)
+    deployment = get(control_plane, "-n", namespace, "deployment", release.fullname)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == release.fullname
+    get(control_plane, "clusterrole", release.fullname)
+    get(control_plane, "clusterrolebinding", release.fullname)
+
+    account = f"system:serviceaccount:{namespace}:{release.fullname}"
+    assert can_i(control_plane, account, "patch", "deployments.apps", "-n", "default")
+    assert can_i(control_plane, account, "watch", "taskstores.tealagents.io", "-A")
+    assert can_i(
+        control_plane, account, "patch", "taskstores.tealagents.io", "--subresource=status"
+    )
+    assert can_i(control_plane, account, "create", "secrets", "-n", "default")
+    assert not can_i(control_plane, account, "update", "secrets", "-n", "default")
+    assert not can_i(control_plane, account, "create", "deployments.apps", "-n", "default")
+    assert not can_i(control_plane, account, "delete", "deployments.apps", "-n", "default")
+    assert not can_i(control_plane, account, "list", "namespaces")
+    assert not can_i(control_plane, account, "get", "nodes")
+
+    uninstalled = release.uninstall()
+    assert uninstalled.returncode == 0, uninstalled.stderr
+    # crds.keep: the CRD, and with it every TaskStore, survives the uninstall.
+    assert control_plane.kubectl("get", "crd", CRD_NAME).returncode == 0
+    assert control_plane.kubectl("get", "clusterrole", release.fullname).returncode != 0
+
+
+def test_helm_install_namespaced_ha(
+    release: Release, control_plane: ControlPlane, namespace: str
+) -> None:
+    result = release.install(
+        "--set",
+        f"watchNamespaces[0]={namespace}",
+        "--set",
+        "replicas=2",
+        "--set",
+        "crds.enabled=false",
+    )
+    assert result.returncode == 0, result.stderr
+    get(control_plane, "-n", namespace, "role", release.fullname)
+    get(control_plane, "-n", namespace, "rolebinding", release.fullname)
+    get(control_plane, "-n", namespace, "poddisruptionbudget", release.fullname)
+    # The peering CRDs come from crds/, installed before the templates: the object exists.
+    peering = get(control_plane, "-n", namespace, "kopfpeering", release.fullname)
+    assert peering["apiVersion"] == "kopf.dev/v1"
+    assert control_plane.kubectl("get", "clusterrole", release.fullname).returncode != 0
+
+    account = f"system:serviceaccount:{namespace}:{release.fullname}"
+    assert can_i(control_plane, account, "patch", "deployments.apps", "-n", namespace)
+    assert not can_i(control_plane, account, "patch", "deployments.apps", "-n", "default")
+    assert can_i(control_plane, account, "get", f"namespaces/{namespace}")
+    assert not can_i(control_plane, account, "get", "namespaces/default")
+    assert can_i(
+        control_plane,
+        account,
+        "patch",
+        f"kopfpeerings.kopf.dev/{release.fullname}",
+        "-n",
+        namespace,
+    )
+    assert not can_i(
+        control_plane, account, "patch", "kopfpeerings.kopf.dev/other", "-n", namespace
+    )
+
+
+def test_unknown_watch_namespace_fails_the_install(release: Release) -> None:
+    missing = f"missing-{secrets.token_hex(3)}"
+    result = release.install(
+        "--set", f"watchNamespaces[0]={missing}", "--set", "crds.enabled=false"
+    )
+    assert result.returncode != 0
+    assert f'namespaces "{missing}" not found' in result.stderr
+
+
+def test_bad_values_fail_the_install(release: Release) -> None:
+    result = release.install("--set", "replicas=two")
+    release.installed = False  # nothing was created
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert "at '/replicas': got string, want integer" in result.stderr
+
+
+def test_plain_manifests_apply(control_plane: ControlPlane) -> None:
+    manifests = REPO_ROOT / "deploy" / "taskstore-operator.yaml"
+    try:
+        applied = control_plane.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(manifests)
+        )
+        assert applied.returncode == 0, applied.stderr
+        for kind in ("serviceaccount", "deployment", "service"):
+            name = "taskstore-operator" + ("-metrics" if kind == "service" else "")
+            get(control_plane, "-n", "taskstore-system", kind, name)
+        get(control_plane, "clusterrolebinding", "taskstore-operator")
+    finally:
+        control_plane.kubectl("delete", "clusterrole,clusterrolebinding", "taskstore-operator")
+        control_plane.kubectl("delete", "namespace", "taskstore-system", "--wait=false")
+
+
+def test_samples_are_accepted_by_the_api_server(
+    install_crd: InstallCrd, control_plane: ControlPlane, namespace: str
+) -> None:
+    install_crd(build_crd())
+    applied = control_plane.kubectl(
+        "apply", "-n", namespace, "-f", str(REPO_ROOT / "deploy" / "samples")
+    )
+    assert applied.returncode == 0, applied.stderr
+    stores = get(control_plane, "-n", namespace, "taskstores")["items"]
+    assert sorted(store["metadata"]["name"] for store in stores) == [
+        "custom-tasks",
+        "external-tasks",
+        "memory-tasks",
+        "redis-tasks",
+    ]
+    get(control_plane, "-n", namespace, "deployment", "planner")
+    get(control_plane, "-n", namespace, "secret", "external-redis-auth")
