@@ -111,15 +111,16 @@ def test_namespaced_render(helm: Helm) -> None:
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "rel-taskstore-operator", "namespace": "ops"}
         ]
-    # Cluster-wide: only `get` on exactly the watched Namespace objects.
+    # Cluster-wide: only what kopf's observers read.
     cluster_role = only(objects, "ClusterRole")
+    assert cluster_role["metadata"]["name"] == "rel-taskstore-operator-cluster"
     assert cluster_role["rules"] == [
         {
-            "apiGroups": [""],
-            "resources": ["namespaces"],
-            "resourceNames": ["team-a", "team-b"],
-            "verbs": ["get"],
-        }
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "verbs": ["list", "watch"],
+        },
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
     ]
     assert (
         only(objects, "ClusterRoleBinding")["roleRef"]["name"] == cluster_role["metadata"]["name"]

@@ -159,8 +159,9 @@ def test_helm_install_namespaced_ha(
     account = f"system:serviceaccount:{namespace}:{release.fullname}"
     assert can_i(control_plane, account, "patch", "deployments.apps", "-n", namespace)
     assert not can_i(control_plane, account, "patch", "deployments.apps", "-n", "default")
-    assert can_i(control_plane, account, "get", f"namespaces/{namespace}")
-    assert not can_i(control_plane, account, "get", "namespaces/default")
+    assert can_i(control_plane, account, "list", "namespaces")
+    assert can_i(control_plane, account, "watch", "customresourcedefinitions.apiextensions.k8s.io")
+    assert not can_i(control_plane, account, "get", "secrets", "-n", "default")
     assert can_i(
         control_plane,
         account,

@@ -25,7 +25,8 @@ ALLOWED: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("", "secrets"): frozenset({"get", "list", "watch", "create", "delete"}),
     ("", "persistentvolumeclaims"): frozenset({"list", "delete"}),
     ("", "events"): frozenset({"create"}),
-    ("", "namespaces"): frozenset({"get"}),
+    ("", "namespaces"): frozenset({"get", "list", "watch"}),
+    ("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"}),
     ("kopf.dev", "clusterkopfpeerings"): frozenset({"list", "watch", "patch"}),
     ("kopf.dev", "kopfpeerings"): frozenset({"list", "watch", "patch"}),
 }
@@ -34,7 +35,7 @@ FORBIDDEN_VERBS: Final = frozenset(
     {"*", "update", "deletecollection", "escalate", "bind", "impersonate", "approve", "sign"}
 )
 # Resources that are only ever granted for named objects.
-NAMED_ONLY: Final = {("", "namespaces"), ("kopf.dev", "clusterkopfpeerings")}
+NAMED_ONLY: Final = {("kopf.dev", "clusterkopfpeerings"), ("kopf.dev", "kopfpeerings")}
 
 RENDERINGS: Final = {
     "default": (),
@@ -93,18 +94,24 @@ def test_every_allowed_verb_is_granted_where_it_is_needed(helm: Helm, scenario: 
         else:
             cluster_only.add((group, resource, verb))
     peering = "kopfpeerings" if namespaced else "clusterkopfpeerings"
+    cluster_scoped = {"namespaces", "customresourcedefinitions"}
     expected = {
         (group, resource, verb)
         for (group, resource), verbs in ALLOWED.items()
         for verb in verbs
-        if resource not in {"namespaces", "kopfpeerings", "clusterkopfpeerings"}
+        if resource not in {*cluster_scoped, "kopfpeerings", "clusterkopfpeerings"}
         or (ha and resource == peering)
     }
-    for scope, grants in by_scope.items():
-        assert grants == expected, scope
+    crds = {
+        ("apiextensions.k8s.io", "customresourcedefinitions", verb) for verb in ("list", "watch")
+    }
     if namespaced:
-        assert cluster_only == {("", "namespaces", "get")}
+        for scope, grants in by_scope.items():
+            assert grants == expected, scope
+        namespaces = {("", "namespaces", verb) for verb in ("get", "list", "watch")}
+        assert cluster_only == crds | namespaces
     else:
+        assert by_scope["(cluster)"] == expected | crds
         assert not of_kind(objects, "Role")
 
 

@@ -97,6 +97,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: ["create"]
 {{- end }}
 
+{{/* The cluster-scoped reads of kopf itself, in both modes. */}}
+{{- define "taskstore-operator.clusterRules" -}}
+# kopf's resource observer: notices CRDs (the TaskStore one included) installed or removed.
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+{{- end }}
+
 {{/* The labels and annotations the chart adds to a CRD's metadata (indented by two spaces). */}}
 {{- define "taskstore-operator.crdMetadata" -}}
 labels:
