@@ -6,9 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system-deps lint typecheck unit control-plane bench clean
+.PHONY: demo demo-library test setup system-deps lint typecheck unit control-plane bench clean
 
+# The whole product on a local control plane; prints the TaskStores and the injected env.
 demo: setup
+	$(PY) -m taskstore_operator.demo $(DEMO_ARGS)
+
+# The library alone: the documented usage flow against the backend the TA_* variables select.
+demo-library: setup
 	$(PY) -m teal_taskstore demo
 
 test: setup control-plane lint typecheck

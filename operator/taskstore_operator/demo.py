@@ -1,0 +1,229 @@
+"""``python -m taskstore_operator.demo``: the whole product on a local control plane.
+
+Builds (or reuses) the control-plane binaries, starts etcd, kube-apiserver and
+kube-controller-manager, installs the TaskStore CRD, runs the operator, applies the
+samples of ``deploy/samples/``, then prints the TaskStores the way ``kubectl get`` does
+and the environment injected into the sample agent. It keeps running until Ctrl-C
+(``--once`` prints and exits); every process it started is stopped on the way out.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+import yaml
+
+from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION
+from taskstore_operator.envtest import BinariesError, ControlPlane, ControlPlaneError
+from taskstore_operator.envtest.binaries import REPO_ROOT, find_binaries
+
+NAMESPACE: Final = "agents"
+CRD_FILE: Final = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
+SAMPLES: Final = REPO_ROOT / "deploy" / "samples"
+SAMPLE_AGENT: Final = "planner"
+MANAGED_STORE: Final = "redis-tasks"
+STEPS: Final = 6
+
+
+class DemoError(RuntimeError):
+    """A step of the demo failed; the message says which and why."""
+
+
+def step(number: int, text: str) -> None:
+    """Print the heading of one step."""
+    print(f"[{number}/{STEPS}] {text}", flush=True)
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout: float = 90.0) -> None:
+    """Poll ``condition`` until it holds, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def kubectl_json(plane: ControlPlane, *args: str) -> Any:
+    """``kubectl ... -o json`` as Python data, or ``None`` when the object does not exist."""
+    result = plane.kubectl(*args, "-o", "json")
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def checked(result: subprocess.CompletedProcess[str], what: str) -> str:
+    """The command's output, or :class:`DemoError` with its error output."""
+    if result.returncode != 0:
+        raise DemoError(f"{what} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+@contextmanager
+def running_operator(plane: ControlPlane, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The operator as a subprocess against the control plane, stopped on exit."""
+    environment = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "taskstore_operator",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+            ],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def mark_statefulset_ready(plane: ControlPlane, name: str) -> None:
+    """Report the managed Redis as ready, as a kubelet would once its pod runs."""
+    wait_for(
+        f"statefulset/{name}",
+        lambda: kubectl_json(plane, "get", "statefulset", name, "-n", NAMESPACE) is not None,
+    )
+    status = {"replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "updatedReplicas": 1}
+    patch = ["--subresource=status", "--type=merge", "-p", json.dumps({"status": status})]
+    result = plane.kubectl("patch", "statefulset", name, "-n", NAMESPACE, *patch)
+    checked(result, f"marking statefulset/{name} ready")
+
+
+def all_ready(plane: ControlPlane) -> bool:
+    """Whether there are TaskStores in the namespace and every one is Ready."""
+    stores = kubectl_json(plane, "get", "taskstores", "-n", NAMESPACE) or {"items": []}
+    return bool(stores["items"]) and all(
+        any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in store.get("status", {}).get("conditions", [])
+        )
+        for store in stores["items"]
+    )
+
+
+def describe_env(deployment: Mapping[str, Any]) -> list[str]:
+    """The agent's TA_* variables, one line each; a secret reference shown as such."""
+    lines: list[str] = []
+    template = deployment["spec"]["template"]
+    for container in template["spec"]["containers"]:
+        lines.append(f"  container {container['name']}:")
+        for variable in container.get("env", []):
+            if not variable["name"].startswith("TA_"):
+                continue
+            source = variable.get("valueFrom", {}).get("secretKeyRef")
+            shown = (
+                f"<- secret {source['name']}, key {source['key']}"
+                if source
+                else f"= {variable.get('value', '')}"
+            )
+            lines.append(f"    {variable['name']} {shown}")
+    config_hash = template["metadata"].get("annotations", {}).get(CONFIG_HASH_ANNOTATION)
+    lines.append(f"  pod template annotation {CONFIG_HASH_ANNOTATION} = {config_hash}")
+    return lines
+
+
+def run(once: bool) -> None:
+    """Run the demo; raise :class:`DemoError` (or a build/start error) on failure."""
+    step(1, "control-plane binaries: kube-apiserver, etcd, kube-controller-manager, kubectl, helm")
+    print("      built from the upstream Go modules on first use (about 9 minutes on 2 cores),")
+    print("      then reused from ~/.cache/teal-taskstore/bin", flush=True)
+    binaries = find_binaries(build=True, progress=lambda line: print(f"      {line}", flush=True))
+
+    step(2, "starting etcd, kube-apiserver and kube-controller-manager on loopback")
+    started = time.monotonic()
+    with (
+        ControlPlane(binaries) as plane,
+        tempfile.TemporaryDirectory(prefix="taskstore-demo-") as scratch,
+    ):
+        print(f"      ready in {time.monotonic() - started:.1f} s; KUBECONFIG={plane.kubeconfig}")
+
+        step(3, f"installing the TaskStore CRD ({CRD_FILE.relative_to(REPO_ROOT)})")
+        plane.install_crd(yaml.safe_load(CRD_FILE.read_text()))
+
+        log_path = Path(scratch) / "operator.log"
+        step(4, f"starting the operator: python -m taskstore_operator (log: {log_path})")
+        with running_operator(plane, log_path) as operator:
+            step(5, f"applying {SAMPLES.relative_to(REPO_ROOT)}/ in namespace {NAMESPACE}")
+            checked(plane.kubectl("create", "namespace", NAMESPACE), "creating the namespace")
+            checked(plane.kubectl("apply", "-n", NAMESPACE, "-f", str(SAMPLES)), "kubectl apply")
+            print("      no kubelet runs here, so no pod starts: the demo reports the managed")
+            print("      Redis StatefulSet ready itself, as the tests do", flush=True)
+            mark_statefulset_ready(plane, f"{MANAGED_STORE}-redis")
+
+            step(6, "waiting until every TaskStore is Ready")
+
+            def converged() -> bool:
+                if operator.poll() is not None:
+                    raise DemoError(
+                        f"the operator exited; its log:\n{log_path.read_text()[-3000:]}"
+                    )
+                return all_ready(plane)
+
+            wait_for("every TaskStore to be Ready", converged)
+            print(f"\n$ kubectl get taskstores -n {NAMESPACE} -o wide")
+            print(
+                checked(
+                    plane.kubectl("get", "taskstores", "-n", NAMESPACE, "-o", "wide"), "kubectl get"
+                )
+            )
+            agent = kubectl_json(plane, "get", "deployment", SAMPLE_AGENT, "-n", NAMESPACE)
+            print(f"environment injected into deployment/{SAMPLE_AGENT}:")
+            print("\n".join(describe_env(agent)), flush=True)
+            if once:
+                return
+            print(f"\nexport KUBECONFIG={plane.kubeconfig}   # to look around with kubectl")
+            print("running until Ctrl-C; everything started here stops then", flush=True)
+            wait_for_interrupt()
+
+
+def wait_for_interrupt() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stopping = False
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="python -m taskstore_operator.demo", description=__doc__)
+    parser.add_argument("--once", action="store_true", help="print the result and exit")
+    args = parser.parse_args(argv)
+    try:
+        run(once=args.once)
+    except (DemoError, BinariesError, ControlPlaneError) as error:
+        print(f"demo failed: {error}", file=sys.stderr)
+        return 1
+    print("stopped: operator, kube-controller-manager, kube-apiserver and etcd", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

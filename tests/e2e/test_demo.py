@@ -1,0 +1,55 @@
+"""The main job: ``python -m taskstore_operator.demo`` runs the product and cleans up."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from taskstore_operator.envtest import Binaries
+
+pytestmark = pytest.mark.e2e
+
+
+def apiserver_processes() -> set[int]:
+    """Pids of every kube-apiserver running on this machine."""
+    found = subprocess.run(["pgrep", "-x", "kube-apiserver"], capture_output=True, text=True)
+    return {int(pid) for pid in found.stdout.split()}
+
+
+def test_demo_shows_every_store_ready_and_the_agent_env_then_stops_on_ctrl_c(
+    envtest_binaries: Binaries, tmp_path: Path
+) -> None:
+    before = apiserver_processes()
+    output = tmp_path / "demo.out"
+    with output.open("w") as sink:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "taskstore_operator.demo"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while "running until Ctrl-C" not in output.read_text():
+                assert demo.poll() is None, output.read_text()
+                assert time.monotonic() < deadline, output.read_text()
+                time.sleep(0.2)
+            assert apiserver_processes() - before, "the demo's control plane is not running"
+            demo.send_signal(signal.SIGINT)
+            assert demo.wait(timeout=60) == 0, output.read_text()
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+    text = output.read_text()
+    for store in ("memory-tasks", "redis-tasks", "external-tasks", "custom-tasks"):
+        line = next(line for line in text.splitlines() if line.startswith(store))
+        assert " True " in line
+        assert "Reconciled" in line
+    assert "TA_PERSISTENCE_CLASS = RedisTaskPersistenceManager" in text
+    assert "TA_REDIS_HOST = redis-tasks-redis.agents.svc" in text
+    assert "TA_REDIS_PWD <- secret redis-tasks-redis-auth, key password" in text
+    assert "stopped: operator, kube-controller-manager, kube-apiserver and etcd" in text
+    assert apiserver_processes() <= before
