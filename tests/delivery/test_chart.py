@@ -356,3 +356,11 @@ def test_notes_say_how_to_create_a_taskstore_and_wait() -> None:
 def test_chart_paths_exist() -> None:
     for relative in ("Chart.yaml", "values.yaml", "values.schema.json", "templates/NOTES.txt"):
         assert Path(CHART_DIR / relative).is_file(), relative
+
+
+def test_kubernetes_older_than_1_29_is_refused(helm: Helm) -> None:
+    too_old = helm.run("template", "rel", str(CHART_DIR), "--kube-version", "1.28.9")
+    assert too_old.returncode != 0
+    assert "incompatible with Kubernetes v1.28.9" in too_old.stderr
+    oldest = helm.run("template", "rel", str(CHART_DIR), "--kube-version", "1.29.0")
+    assert oldest.returncode == 0, oldest.stderr
