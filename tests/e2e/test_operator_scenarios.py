@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.pytest_plugin import InstallCrd, wait_until
+from taskstore_operator.envtest.pytest_plugin import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -92,14 +92,21 @@ class OperatorProcess:
             self.process.wait()
         self.process = None
 
-    def metrics(self) -> dict[str, float]:
-        """The operator's own metrics, summed over labels."""
+    def samples(self) -> list[tuple[str, dict[str, str], float]]:
+        """The operator's own metrics: name, labels, value."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as reply:
             text = reply.read().decode()
+        return [
+            (sample.name, sample.labels, sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        ]
+
+    def metrics(self) -> dict[str, float]:
+        """The operator's own metrics, summed over labels."""
         totals: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+        for name, _, value in self.samples():
+            totals[name] = totals.get(name, 0.0) + value
         return totals
 
     def idle(self) -> bool:
@@ -118,17 +125,23 @@ def _http_ok(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def crd(install_crd: InstallCrd) -> None:
+def crd(control_plane: ControlPlane) -> None:
+    """The TaskStore CRD from deploy/, created once per session and Established.
+
+    Not envtest's install_crd: its Established check fails on a fresh CRD whose
+    ``status.conditions`` is still null, and its replace-on-409 can race the status update.
+    """
     manifest = yaml.safe_load(CRD_PATH.read_text())
-    for _ in range(3):
-        try:
-            install_crd(manifest)
-            return
-        except TypeError:
-            # envtest's Established check trips over a fresh CRD's `conditions: null`;
-            # installing again replaces the CRD and waits once more.
-            continue
-    install_crd(manifest)
+    collection = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    status, body = control_plane.request("POST", collection, manifest)
+    assert status in (201, 409), body[:500]
+
+    def established() -> bool:
+        found = control_plane.request_json("GET", f"{collection}/{manifest['metadata']['name']}")
+        conditions = (found.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    wait_until("the TaskStore CRD Established", established)
 
 
 @pytest.fixture(scope="module")
@@ -519,7 +532,8 @@ def test_deleting_the_store(k8s: Kube, namespace: str, policy: str) -> None:
     def collected() -> bool:
         return not any(k8s.exists(read, name, namespace) for read, name in owned)
 
-    wait_until("the owned objects garbage-collected", collected, timeout=60)
+    # The garbage collector learns of a new CRD at its next discovery sync (every 30 s).
+    wait_until("the owned objects garbage-collected", collected, timeout=90)
     claim_now = k8s.plain(
         k8s.core.read_namespaced_persistent_volume_claim("data-tasks-redis-0", namespace)
     )
@@ -629,6 +643,28 @@ def test_a_missing_external_secret_recovers_by_itself(k8s: Kube, namespace: str)
 
     wait_until("Ready=True", lambda: k8s.ready(namespace, "tasks"), timeout=TIMEOUT)
     wait_until("env", lambda: "TA_REDIS_PWD" in k8s.env(namespace, "planner"))
+
+
+def test_metrics(k8s: Kube, operator: OperatorProcess, namespace: str) -> None:
+    k8s.create_deployment(namespace, "planner")
+    k8s.create_store(namespace, "tasks", {})
+    wait_until("Ready", lambda: k8s.ready(namespace, "tasks"), timeout=TIMEOUT)
+
+    def injected() -> float | None:
+        return next(
+            (
+                value
+                for name, labels, value in operator.samples()
+                if name == "taskstore_operator_injected_agents"
+                and labels == {"namespace": namespace, "taskstore": "tasks"}
+            ),
+            None,
+        )
+
+    wait_until("the injected agents gauge", lambda: injected() == 1.0)
+    metrics = operator.metrics()
+    assert metrics["taskstore_operator_reconcile_duration_seconds_count"] > 0
+    assert metrics["taskstore_operator_reconciles_total"] > 0
 
 
 # -- restarts ----------------------------------------------------------------------------------

@@ -10,7 +10,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from taskstore_operator.metrics import QUEUE_DEPTH, RECONCILE_ERRORS, RECONCILES
+from taskstore_operator.metrics import (
+    QUEUE_DEPTH,
+    RECONCILE_DURATION,
+    RECONCILE_ERRORS,
+    RECONCILES,
+)
 
 Key = tuple[str, str]
 Work = Callable[[Key], Awaitable[None]]
@@ -72,7 +77,8 @@ class ReconcileQueue:
     async def _reconcile(self, key: Key, kind: str) -> None:
         RECONCILES.labels(kind).inc()
         try:
-            await self._work(key)
+            with RECONCILE_DURATION.time():
+                await self._work(key)
         except asyncio.CancelledError:
             raise
         # One store's failure must not stop the others; it is retried with a growing delay.
