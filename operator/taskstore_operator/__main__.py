@@ -2,12 +2,15 @@
 
 It watches every namespace unless ``--namespace`` (repeatable) or the environment
 variable ``TASKSTORE_WATCH_NAMESPACES`` (a comma-separated list) names some. It logs in
-with in-cluster credentials, else the current kubeconfig (``KUBECONFIG``).
+with in-cluster credentials, else the current kubeconfig (``KUBECONFIG``). It runs
+standalone, unless ``TASKSTORE_PEERING`` names a kopf peering object: then one of the
+replicas sharing it works and the others wait.
 """
 
 import argparse
 import logging
 import os
+import secrets
 from collections.abc import Sequence
 from typing import Final
 
@@ -18,6 +21,9 @@ from prometheus_client import start_http_server
 import taskstore_operator.handlers.wiring  # noqa: F401
 
 WATCH_NAMESPACES_ENV: Final = "TASKSTORE_WATCH_NAMESPACES"
+PEERING_ENV: Final = "TASKSTORE_PEERING"
+# kopf pauses every peer when several share the highest priority, so each draws its own.
+MAX_PEER_PRIORITY: Final = 2**31 - 1
 DEFAULT_METRICS_PORT: Final = 8080
 DEFAULT_HEALTH_PORT: Final = 8081
 
@@ -60,8 +66,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.metrics_port:
         start_http_server(args.metrics_port)
     namespaces = watched_namespaces(args.namespace, os.environ.get(WATCH_NAMESPACES_ENV))
+    peering = os.environ.get(PEERING_ENV) or None
     kopf.run(
-        standalone=True,
+        standalone=peering is None,
+        peering_name=peering,
+        priority=secrets.randbelow(MAX_PEER_PRIORITY) if peering else None,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",

@@ -32,7 +32,6 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = KOPF_FINALIZER
     # The operator records its own Events, on transitions only.
     settings.posting.enabled = False
-    settings.peering.standalone = True
 
 
 @kopf.on.startup()

@@ -3,9 +3,11 @@
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+import kopf
 import pytest
 
 from support.polling import eventually
+from taskstore_operator import __main__ as main_module
 from taskstore_operator.__main__ import parse_args, watched_namespaces
 from taskstore_operator.handlers import queue as queue_module
 from taskstore_operator.handlers.queue import Key, ReconcileQueue
@@ -126,3 +128,37 @@ async def test_a_failed_reconcile_is_retried(
         return len(work.calls) == 3 and queue.depth == 0
 
     await eventually(recovered)
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, {"standalone": True, "peering_name": None, "clusterwide": True, "namespaces": []}),
+        (
+            {"TASKSTORE_WATCH_NAMESPACES": "a,b", "TASKSTORE_PEERING": "ops"},
+            {
+                "standalone": False,
+                "peering_name": "ops",
+                "clusterwide": False,
+                "namespaces": ["a", "b"],
+            },
+        ),
+    ],
+)
+def test_main_runs_kopf_standalone_or_with_peering(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], expected: dict[str, object]
+) -> None:
+    for name in ("TASKSTORE_WATCH_NAMESPACES", "TASKSTORE_PEERING"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    runs: list[dict[str, object]] = []
+    monkeypatch.setattr(kopf, "run", lambda **kwargs: runs.append(kwargs))
+    monkeypatch.setattr(kopf, "configure", lambda **_: None)
+
+    main_module.main(["--metrics-port=0", "--health-port=9999"])
+
+    [run] = runs
+    assert {key: run[key] for key in expected} == expected
+    assert run["liveness_endpoint"] == "http://0.0.0.0:9999/healthz"
+    assert (run["priority"] is None) == ("TASKSTORE_PEERING" not in environment)
