@@ -489,62 +489,6 @@ def test_removing_the_label_removes_the_variables(k8s: Kube, namespace: str) -> 
     )
 
 
-@pytest.mark.parametrize("policy", ["Delete", "Retain"])
-def test_deleting_the_store(k8s: Kube, namespace: str, policy: str) -> None:
-    spec = {
-        "backend": "redis",
-        "redis": {"managed": {"storage": {"size": "1Gi"}, "deletionPolicy": policy}},
-    }
-    k8s.create_deployment(namespace, "planner")
-    k8s.create_store(namespace, "tasks", spec)
-    wait_until(
-        "the StatefulSet",
-        lambda: k8s.exists(k8s.apps.read_namespaced_stateful_set, "tasks-redis", namespace),
-        timeout=TIMEOUT,
-    )
-    k8s.set_redis_ready(namespace, "tasks")
-    wait_until("env", lambda: "TA_REDIS_HOST" in k8s.env(namespace, "planner"), timeout=TIMEOUT)
-    # What the StatefulSet controller would create from the volume claim template.
-    labels = {
-        "app.kubernetes.io/name": "redis",
-        "app.kubernetes.io/instance": "tasks",
-        "app.kubernetes.io/managed-by": "taskstore-operator",
-        "app.kubernetes.io/part-of": "teal-agents",
-    }
-    claim = {
-        "metadata": {"name": "data-tasks-redis-0", "labels": labels},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-    k8s.create(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", claim)
-
-    k8s.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "tasks")
-
-    wait_until("the TaskStore gone", lambda: k8s.store(namespace, "tasks") is None, timeout=TIMEOUT)
-    assert k8s.env(namespace, "planner") == {}
-    assert LABEL not in k8s.template_meta(namespace, "planner")["labels"]
-    owned = (
-        (k8s.apps.read_namespaced_stateful_set, "tasks-redis"),
-        (k8s.core.read_namespaced_secret, "tasks-redis-auth"),
-        (k8s.core.read_namespaced_config_map, "tasks-redis-config"),
-        (k8s.core.read_namespaced_service, "tasks-redis"),
-    )
-
-    def collected() -> bool:
-        return not any(k8s.exists(read, name, namespace) for read, name in owned)
-
-    # The garbage collector learns of a new CRD at its next discovery sync (every 30 s).
-    wait_until("the owned objects garbage-collected", collected, timeout=90)
-    claim_now = k8s.plain(
-        k8s.core.read_namespaced_persistent_volume_claim("data-tasks-redis-0", namespace)
-    )
-    # No pvc-protection controller runs locally: a deleted claim stays Terminating, and its
-    # finalizer must go by hand, or the namespace could never be deleted.
-    assert bool(claim_now["metadata"].get("deletionTimestamp")) == (policy == "Delete")
-    k8s.core.patch_namespaced_persistent_volume_claim(
-        "data-tasks-redis-0", namespace, {"metadata": {"finalizers": None}}
-    )
-
-
 # -- what the operator must not do -------------------------------------------------------------
 
 
@@ -759,6 +703,66 @@ def test_killed_mid_way_converges_and_a_restart_writes_nothing(
 
     assert writes_between(before, after) == {}
     assert operator.metrics().get("taskstore_operator_writes_total", 0) == 0
+
+
+# -- deletion (late in the module: the garbage collector picks up a new CRD only at its
+# next discovery sync, every 30 s, and meanwhile the other scenarios run) ------------------
+
+
+@pytest.mark.parametrize("policy", ["Delete", "Retain"])
+def test_deleting_the_store(k8s: Kube, namespace: str, policy: str) -> None:
+    spec = {
+        "backend": "redis",
+        "redis": {"managed": {"storage": {"size": "1Gi"}, "deletionPolicy": policy}},
+    }
+    k8s.create_deployment(namespace, "planner")
+    k8s.create_store(namespace, "tasks", spec)
+    wait_until(
+        "the StatefulSet",
+        lambda: k8s.exists(k8s.apps.read_namespaced_stateful_set, "tasks-redis", namespace),
+        timeout=TIMEOUT,
+    )
+    k8s.set_redis_ready(namespace, "tasks")
+    wait_until("env", lambda: "TA_REDIS_HOST" in k8s.env(namespace, "planner"), timeout=TIMEOUT)
+    # What the StatefulSet controller would create from the volume claim template.
+    labels = {
+        "app.kubernetes.io/name": "redis",
+        "app.kubernetes.io/instance": "tasks",
+        "app.kubernetes.io/managed-by": "taskstore-operator",
+        "app.kubernetes.io/part-of": "teal-agents",
+    }
+    claim = {
+        "metadata": {"name": "data-tasks-redis-0", "labels": labels},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    k8s.create(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", claim)
+
+    k8s.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "tasks")
+
+    wait_until("the TaskStore gone", lambda: k8s.store(namespace, "tasks") is None, timeout=TIMEOUT)
+    assert k8s.env(namespace, "planner") == {}
+    assert LABEL not in k8s.template_meta(namespace, "planner")["labels"]
+    owned = (
+        (k8s.apps.read_namespaced_stateful_set, "tasks-redis"),
+        (k8s.core.read_namespaced_secret, "tasks-redis-auth"),
+        (k8s.core.read_namespaced_config_map, "tasks-redis-config"),
+        (k8s.core.read_namespaced_service, "tasks-redis"),
+    )
+
+    def collected() -> bool:
+        return not any(k8s.exists(read, name, namespace) for read, name in owned)
+
+    # The garbage collector learns of a new CRD at its next discovery sync (every 30 s).
+    wait_until("the owned objects garbage-collected", collected, timeout=90)
+    claim_now = k8s.plain(
+        k8s.core.read_namespaced_persistent_volume_claim("data-tasks-redis-0", namespace)
+    )
+    # No pvc-protection controller runs locally: a deleted claim stays Terminating, and its
+    # finalizer must go by hand, or the namespace could never be deleted.
+    assert bool(claim_now["metadata"].get("deletionTimestamp")) == (policy == "Delete")
+    k8s.core.patch_namespaced_persistent_volume_claim(
+        "data-tasks-redis-0", namespace, {"metadata": {"finalizers": None}}
+    )
 
 
 def test_no_secret_value_in_the_operator_log(
