@@ -59,7 +59,7 @@ class OperatorProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics_port = 0
 
-    def start(self) -> None:
+    def start(self, *flags: str) -> None:
         self.metrics_port, health_port = free_port(), free_port()
         command = [
             sys.executable,
@@ -67,6 +67,7 @@ class OperatorProcess:
             "taskstore_operator",
             f"--metrics-port={self.metrics_port}",
             f"--health-port={health_port}",
+            *flags,
         ]
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
@@ -703,6 +704,36 @@ def test_killed_mid_way_converges_and_a_restart_writes_nothing(
 
     assert writes_between(before, after) == {}
     assert operator.metrics().get("taskstore_operator_writes_total", 0) == 0
+
+
+def test_namespace_flags_scope_the_operator(
+    k8s: Kube, control_plane: ControlPlane, operator: OperatorProcess, namespace: str
+) -> None:
+    unwatched = f"{namespace[:50]}-unwatched"
+    control_plane.request_json(
+        "POST",
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": unwatched}},
+    )
+    operator.stop()
+    operator.start(f"--namespace={namespace}")
+    try:
+        for where in (namespace, unwatched):
+            k8s.create_deployment(where, "planner")
+            k8s.create_store(where, "tasks", {})
+        wait_until(
+            "the watched store Ready", lambda: k8s.ready(namespace, "tasks"), timeout=TIMEOUT
+        )
+        wait_until("the operator idle", operator.idle)
+        assert k8s.condition(unwatched, "tasks") == {}
+        assert k8s.env(unwatched, "planner") == {}
+    finally:
+        operator.stop()
+        operator.start()
+    wait_until("the unwatched store Ready", lambda: k8s.ready(unwatched, "tasks"), timeout=TIMEOUT)
+    k8s.custom.delete_namespaced_custom_object(GROUP, VERSION, unwatched, PLURAL, "tasks")
+    wait_until("the store deleted", lambda: k8s.store(unwatched, "tasks") is None, timeout=TIMEOUT)
+    control_plane.request("DELETE", f"/api/v1/namespaces/{unwatched}")
 
 
 # -- deletion (late in the module: the garbage collector picks up a new CRD only at its
