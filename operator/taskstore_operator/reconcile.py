@@ -358,21 +358,21 @@ def _plan_invalid(
 
 def _plan_backend(plan: Plan, observed: Observed, store: TaskStore) -> _Availability:
     """Plan the managed Redis objects (or their removal) and say whether agents may use it."""
-    redis = store.spec.redis
-    managed = store.spec.backend == Backend.REDIS and redis is not None and redis.managed
-    if not managed:
-        plan.delete.extend(_owned_managed_objects(observed, store))
-    if store.spec.backend != Backend.REDIS or redis is None:
-        return _Availability(None, Reason.RECONCILED, "")
-    if redis.managed is not None:
+    redis = store.spec.redis if store.spec.backend == Backend.REDIS else None
+    if redis is not None and redis.managed is not None:
         return _plan_managed(plan, observed, store)
-    if password_secret_ref(store) is not None and (
+    plan.delete.extend(_owned_managed_objects(observed, store))
+    if redis is None:
+        return _Availability(None, Reason.RECONCILED, "")
+    secret_ref = password_secret_ref(store)
+    if secret_ref is not None and (
         observed.password is None or observed.password.fingerprint is None
     ):
-        ref = password_secret_ref(store)
-        assert ref is not None  # checked above; here for the type checker
-        message = f"Secret {ref.name} with key {ref.key} (spec.redis.external.passwordSecretRef)"
-        return _unavailable(Reason.SECRET_NOT_FOUND, f"{message} not found")
+        message = (
+            f"Secret {secret_ref.name} with key {secret_ref.key} "
+            "(spec.redis.external.passwordSecretRef) not found"
+        )
+        return _unavailable(Reason.SECRET_NOT_FOUND, message)
     return _available(Reason.EXTERNAL_CONFIGURED, f"external Redis at {endpoint(store)}")
 
 
