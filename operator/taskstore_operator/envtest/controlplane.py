@@ -14,6 +14,7 @@ import functools
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -29,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .binaries import Binaries, find_binaries
 
@@ -81,6 +82,17 @@ def _die_with_parent() -> None:
     control planes from a thread that outlives them (the main thread in practice).
     """
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_METRIC_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+class RequestKind(NamedTuple):
+    """What a request did, as the API server's metrics label it."""
+
+    verb: str
+    resource: str
+    subresource: str
 
 
 class ControlPlaneError(RuntimeError):
@@ -294,6 +306,26 @@ class ControlPlane:
         decoded: dict[str, Any] = json.loads(payload)
         return decoded
 
+    def request_totals(self) -> dict[RequestKind, float]:
+        """Requests the API server has served so far, from its own ``apiserver_request_total``.
+
+        Keyed by (verb, resource, subresource); the counts include every client.
+        """
+        status, body = self.request("GET", "/metrics", timeout=30.0)
+        if status != 200:
+            raise ControlPlaneError(f"GET /metrics failed with {status}: {body[:300]!r}")
+        totals: dict[RequestKind, float] = {}
+        for line in body.decode().splitlines():
+            if not line.startswith("apiserver_request_total{"):
+                continue
+            labels_text, _, value = line[len("apiserver_request_total{") :].rpartition("} ")
+            labels = dict(_METRIC_LABEL.findall(labels_text))
+            kind = RequestKind(
+                labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", "")
+            )
+            totals[kind] = totals.get(kind, 0.0) + float(value)
+        return totals
+
     def install_crd(self, manifest: Mapping[str, Any], *, timeout: float = 30.0) -> None:
         """Create (or replace) a CustomResourceDefinition and wait until it is Established."""
         collection = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -308,10 +340,11 @@ class ControlPlane:
             raise ControlPlaneError(f"creating CRD {name} failed with {status}: {payload[:500]!r}")
 
         def established() -> bool:
-            conditions = self.request_json("GET", f"{collection}/{name}").get("status", {})
+            # A new CRD's status may hold no conditions yet ("conditions": null).
+            status = self.request_json("GET", f"{collection}/{name}").get("status") or {}
             return any(
                 condition["type"] == "Established" and condition["status"] == "True"
-                for condition in conditions.get("conditions", [])
+                for condition in status.get("conditions") or []
             )
 
         self._wait_for(f"CRD {name} to be Established", established, time.monotonic() + timeout)

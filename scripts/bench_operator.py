@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""Benchmark the operator: N TaskStores with M labelled Deployments each, on a local cluster.
+
+Creates the objects first (backends cycling memory, managed Redis, external Redis), then
+starts the operator and measures the time until every TaskStore is Ready with all its
+agents injected, the API requests by verb during that convergence and during a steady
+period afterwards (the API server's own apiserver_request_total, less the benchmark's own
+requests), and the operator's peak resident memory. No kubelet runs, so the benchmark
+reports each managed Redis StatefulSet ready itself, as a kubelet would.
+
+The control plane runs only the garbage-collector and namespace controllers: the
+Deployment controller's ReplicaSet writes would blur the operator's figures.
+
+    .venv/bin/python scripts/bench_operator.py [--stores 200] [--agents 5] [--steady 60]
+"""
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from taskstore_operator.envtest import ControlPlane
+from taskstore_operator.envtest.binaries import REPO_ROOT, find_binaries
+from taskstore_operator.envtest.controlplane import RequestKind
+
+NAMESPACE = "bench"
+CRD_FILE = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
+BACKENDS = ("memory", "managed", "external")
+CONVERGE_TARGET_S = 60.0
+RSS_TARGET_MB = 200.0
+WRITE_VERBS = {"APPLY", "POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION"}
+# Written by the API server itself: its lease heartbeat and Service IP allocation.
+SERVER_OWN = {"leases", "ipaddresses"}
+CORE = f"/api/v1/namespaces/{NAMESPACE}"
+APPS = f"/apis/apps/v1/namespaces/{NAMESPACE}"
+STORES = f"/apis/tealagents.io/v1alpha1/namespaces/{NAMESPACE}/taskstores"
+
+
+def taskstore(index: int) -> dict[str, Any]:
+    """The index-th TaskStore; backends cycle so every kind of reconcile is measured."""
+    backend = BACKENDS[index % len(BACKENDS)]
+    spec: dict[str, Any] = {"backend": "memory"}
+    if backend == "managed":
+        spec = {"backend": "redis", "redis": {"managed": {}}}
+    elif backend == "external":
+        external = {"host": "redis.example", "passwordSecretRef": {"name": "external-auth"}}
+        spec = {"backend": "redis", "redis": {"external": external}}
+    return {
+        "apiVersion": "tealagents.io/v1alpha1",
+        "kind": "TaskStore",
+        "metadata": {"name": f"store-{index}"},
+        "spec": spec,
+    }
+
+
+def agent(store: int, number: int) -> dict[str, Any]:
+    """A Deployment that opts in to ``store-<store>``."""
+    labels = {"app": f"agent-{store}-{number}"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": f"agent-{store}-{number}",
+            "labels": {**labels, "tealagents.io/taskstore": f"store-{store}"},
+        },
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "agent", "image": "busybox:1.36.1"}]},
+            },
+        },
+    }
+
+
+class Bench:
+    """The benchmark's own API calls, counted so they can be taken out of the server's."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self.own: collections.Counter[RequestKind] = collections.Counter()
+
+    def call(
+        self, verb: str, path: str, body: dict[str, Any] | None = None, **kind: str
+    ) -> dict[str, Any]:
+        """One request as admin, counted under its verb and ``resource``/``subresource``."""
+        method = {"LIST": "GET"}.get(verb, verb)
+        content_type = "application/merge-patch+json" if verb == "PATCH" else "application/json"
+        status, payload = self.plane.request(method, path, body, content_type=content_type)
+        if status >= 400:
+            raise RuntimeError(f"{method} {path} failed with {status}: {payload[:300]!r}")
+        self.own[RequestKind(verb, kind["resource"], kind.get("subresource", ""))] += 1
+        decoded: dict[str, Any] = json.loads(payload)
+        return decoded
+
+    def create_objects(self, stores: int, agents: int) -> None:
+        self.call(
+            "POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}}, resource="namespaces"
+        )
+        secret = {"metadata": {"name": "external-auth"}, "stringData": {"password": "x"}}
+        self.call("POST", f"{CORE}/secrets", secret, resource="secrets")
+
+        def create_store(index: int) -> None:
+            self.call("POST", f"{STORES}", taskstore(index), resource="taskstores")
+            for number in range(agents):
+                self.call(
+                    "POST", f"{APPS}/deployments", agent(index, number), resource="deployments"
+                )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(create_store, range(stores)))
+
+    def converged(self, stores: int, agents: int) -> bool:
+        """Mark new managed StatefulSets ready; True once every store is Ready with its agents."""
+        statefulsets = self.call("LIST", f"{APPS}/statefulsets", resource="statefulsets")
+        for statefulset in statefulsets["items"]:
+            if not statefulset.get("status", {}).get("readyReplicas"):
+                name = statefulset["metadata"]["name"]
+                status = {"replicas": 1, "readyReplicas": 1, "currentReplicas": 1}
+                path = f"{APPS}/statefulsets/{name}/status"
+                self.call(
+                    "PATCH", path, {"status": status}, resource="statefulsets", subresource="status"
+                )
+        items = self.call("LIST", STORES, resource="taskstores")["items"]
+        ready = [
+            store
+            for store in items
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in store.get("status", {}).get("conditions", [])
+            )
+            and store["status"].get("agents", {}).get("injected") == agents
+        ]
+        return len(ready) == stores
+
+
+@contextmanager
+def running_operator(plane: ControlPlane, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The operator as a subprocess, stopped on exit."""
+    environment = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+    command = [sys.executable, "-m", "taskstore_operator", "--metrics-port=0", "--health-port=0"]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=environment, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def delta(
+    before: dict[RequestKind, float],
+    after: dict[RequestKind, float],
+    own: collections.Counter[RequestKind],
+) -> dict[RequestKind, float]:
+    """Requests served between two readings, less the benchmark's own."""
+    served = {kind: after[kind] - before.get(kind, 0.0) - own.get(kind, 0) for kind in after}
+    return {
+        kind: count
+        for kind, count in served.items()
+        if count > 0 and kind.resource not in SERVER_OWN
+    }
+
+
+def by_verb(requests: dict[RequestKind, float]) -> str:
+    verbs: collections.Counter[str] = collections.Counter()
+    for kind, count in requests.items():
+        verbs[kind.verb] += int(count)
+    return ", ".join(f"{verb} {count}" for verb, count in sorted(verbs.items())) or "none"
+
+
+def writes(requests: dict[RequestKind, float]) -> str:
+    shown = [
+        f"{kind.verb} {kind.resource}{'/' + kind.subresource if kind.subresource else ''} {int(n)}"
+        for kind, n in sorted(requests.items())
+        if kind.verb in WRITE_VERBS
+    ]
+    return ", ".join(shown) or "none"
+
+
+def settled(plane: ControlPlane, bench: Bench, quiet: float = 3.0) -> dict[RequestKind, float]:
+    """Request totals once no write has been served for ``quiet`` seconds (30 s at most)."""
+    reading = plane.request_totals()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        latest = plane.request_totals()
+        if not any(k.verb in WRITE_VERBS for k in delta(reading, latest, collections.Counter())):
+            return latest
+        reading = latest
+    return reading
+
+
+def wait(what: str, condition: Callable[[], bool], timeout: float) -> float:
+    """Poll until ``condition``; the seconds it took."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def run(stores: int, agents: int, steady: float) -> int:
+    """Run the benchmark and print its figures; the exit code is 0 (figures, not a test)."""
+    binaries = find_binaries(build=True)
+    controllers = ("garbage-collector-controller", "namespace-controller")
+    scratch = tempfile.TemporaryDirectory(prefix="bench-operator-")
+    with ControlPlane(binaries, controllers=controllers) as plane, scratch as tmp:
+        plane.install_crd(yaml.safe_load(CRD_FILE.read_text()))
+        bench = Bench(plane)
+        started = time.monotonic()
+        bench.create_objects(stores, agents)
+        took = time.monotonic() - started
+        print(f"created {stores} TaskStores and {stores * agents} Deployments in {took:.1f} s")
+        before = plane.request_totals()
+        bench.own.clear()
+        with running_operator(plane, Path(tmp) / "operator.log") as operator:
+            converge = wait("convergence", lambda: bench.converged(stores, agents), timeout=600)
+            # Trailing Events of the last reconciles still belong to the convergence.
+            converged_at = settled(plane, bench)
+            convergence = delta(before, converged_at, bench.own)
+            bench.own.clear()
+            time.sleep(steady)
+            steady_requests = delta(converged_at, plane.request_totals(), bench.own)
+            rss = peak_rss_mb(operator.pid)
+    steady_writes = sum(n for kind, n in steady_requests.items() if kind.verb in WRITE_VERBS)
+    print(f"\n{stores} TaskStores x {agents} Deployments ({', '.join(BACKENDS)} in turn)")
+    print(f"  converged in        {converge:.1f} s (target < {CONVERGE_TARGET_S:g} s)")
+    print(f"  convergence         {by_verb(convergence)}")
+    print(f"    writes            {writes(convergence)}")
+    print(f"  steady {steady:g} s        {by_verb(steady_requests)}")
+    print(f"    writes            {writes(steady_requests)} (target: none)")
+    print(f"  operator peak RSS   {rss:.0f} MB (target < {RSS_TARGET_MB:g} MB)")
+    missed = (converge >= CONVERGE_TARGET_S) + (steady_writes > 0) + (rss >= RSS_TARGET_MB)
+    print(f"targets missed: {missed}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--stores", type=int, default=200, help="TaskStores to create")
+    parser.add_argument("--agents", type=int, default=5, help="labelled Deployments per store")
+    parser.add_argument("--steady", type=float, default=60, help="seconds of steady state")
+    args = parser.parse_args()
+    return run(args.stores, args.agents, args.steady)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
