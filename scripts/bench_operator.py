@@ -17,14 +17,11 @@ Deployment controller's ReplicaSet writes would blur the operator's figures.
 import argparse
 import collections
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,7 @@ import yaml
 from taskstore_operator.envtest import ControlPlane
 from taskstore_operator.envtest.binaries import REPO_ROOT, find_binaries
 from taskstore_operator.envtest.controlplane import RequestKind
+from taskstore_operator.envtest.processes import running_operator
 
 NAMESPACE = "bench"
 CRD_FILE = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
@@ -145,20 +143,6 @@ class Bench:
         return len(ready) == stores
 
 
-@contextmanager
-def running_operator(plane: ControlPlane, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The operator as a subprocess, stopped on exit."""
-    environment = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
-    command = [sys.executable, "-m", "taskstore_operator", "--metrics-port=0", "--health-port=0"]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, env=environment, stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident set (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -234,7 +218,7 @@ def run(stores: int, agents: int, steady: float) -> int:
         print(f"created {stores} TaskStores and {stores * agents} Deployments in {took:.1f} s")
         before = plane.request_totals()
         bench.own.clear()
-        with running_operator(plane, Path(tmp) / "operator.log") as operator:
+        with running_operator(plane.kubeconfig, Path(tmp) / "operator.log") as operator:
             converge = wait("convergence", lambda: bench.converged(stores, agents), timeout=600)
             # Trailing Events of the last reconciles still belong to the convergence.
             converged_at = settled(plane, bench)

@@ -9,14 +9,12 @@ and the environment injected into the sample agent. It keeps running until Ctrl-
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
@@ -26,6 +24,7 @@ import yaml
 from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION
 from taskstore_operator.envtest import BinariesError, ControlPlane, ControlPlaneError
 from taskstore_operator.envtest.binaries import REPO_ROOT, find_binaries
+from taskstore_operator.envtest.processes import running_operator
 
 NAMESPACE: Final = "agents"
 CRD_FILE: Final = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
@@ -64,36 +63,6 @@ def checked(result: subprocess.CompletedProcess[str], what: str) -> str:
     if result.returncode != 0:
         raise DemoError(f"{what} failed: {result.stderr.strip()}")
     return result.stdout
-
-
-@contextmanager
-def running_operator(plane: ControlPlane, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The operator as a subprocess against the control plane, stopped on exit."""
-    environment = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "taskstore_operator",
-                "--metrics-port",
-                "0",
-                "--health-port",
-                "0",
-            ],
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def mark_statefulset_ready(plane: ControlPlane, name: str) -> None:
@@ -161,7 +130,7 @@ def run(once: bool) -> None:
 
         log_path = Path(scratch) / "operator.log"
         step(4, f"starting the operator: python -m taskstore_operator (log: {log_path})")
-        with running_operator(plane, log_path) as operator:
+        with running_operator(plane.kubeconfig, log_path) as operator:
             step(5, f"applying {SAMPLES.relative_to(REPO_ROOT)}/ in namespace {NAMESPACE}")
             checked(plane.kubectl("create", "namespace", NAMESPACE), "creating the namespace")
             checked(plane.kubectl("apply", "-n", NAMESPACE, "-f", str(SAMPLES)), "kubectl apply")

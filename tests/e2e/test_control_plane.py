@@ -23,6 +23,7 @@ from taskstore_operator.envtest import Binaries, ControlPlane, ControlPlaneError
 from taskstore_operator.envtest import binaries as binaries_module
 from taskstore_operator.envtest import controlplane as controlplane_module
 from taskstore_operator.envtest.binaries import find_binaries, uses_external_binaries
+from taskstore_operator.envtest.processes import stop_process
 from taskstore_operator.envtest.pytest_plugin import (
     InstallCrd,
     load_binaries,
@@ -358,12 +359,7 @@ def test_kubeconfig_works_with_kopf(
 
         wait_until("kopf to handle the ConfigMap", handled)
     finally:
-        kopf_process.terminate()
-        try:
-            kopf_process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            kopf_process.kill()
-            kopf_process.wait()
+        stop_process(kopf_process)
         print(log_path.read_text())  # shown by pytest only when the test fails
 
 

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from .binaries import Binaries, find_binaries
+from .processes import stop_process
 
 DEFAULT_CONTROLLERS = (
     "garbage-collector-controller",
@@ -129,13 +130,7 @@ class _Process:
         return "\n".join(lines[-LOG_TAIL_LINES:])
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        stop_process(self.popen, STOP_GRACE_SECONDS)
 
 
 _running: set[ControlPlane] = set()
