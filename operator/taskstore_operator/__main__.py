@@ -44,7 +44,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="port of the Prometheus metrics (0: none)",
     )
     parser.add_argument(
-        "--health-port", type=int, default=DEFAULT_HEALTH_PORT, help="port of GET /healthz"
+        "--health-port",
+        type=int,
+        default=DEFAULT_HEALTH_PORT,
+        help="port of the liveness probe GET /healthz (0: none)",
     )
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
     return parser.parse_args(argv)
@@ -67,13 +70,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         start_http_server(args.metrics_port)
     namespaces = watched_namespaces(args.namespace, os.environ.get(WATCH_NAMESPACES_ENV))
     peering = os.environ.get(PEERING_ENV) or None
+    # kopf reads a port 0 as 80, so 0 turns the endpoint off instead.
+    liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
     kopf.run(
         standalone=peering is None,
         peering_name=peering,
         priority=secrets.randbelow(MAX_PEER_PRIORITY) if peering else None,
         clusterwide=not namespaces,
         namespaces=namespaces,
-        liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
+        liveness_endpoint=liveness,
     )
 
 

@@ -131,37 +131,41 @@ def run(once: bool) -> None:
         log_path = Path(scratch) / "operator.log"
         step(4, f"starting the operator: python -m taskstore_operator (log: {log_path})")
         with running_operator(plane.kubeconfig, log_path) as operator:
-            step(5, f"applying {SAMPLES.relative_to(REPO_ROOT)}/ in namespace {NAMESPACE}")
-            checked(plane.kubectl("create", "namespace", NAMESPACE), "creating the namespace")
-            checked(plane.kubectl("apply", "-n", NAMESPACE, "-f", str(SAMPLES)), "kubectl apply")
-            print("      no kubelet runs here, so no pod starts: the demo reports the managed")
-            print("      Redis StatefulSet ready itself, as the tests do", flush=True)
-            mark_statefulset_ready(plane, f"{MANAGED_STORE}-redis")
+            try:
+                show_the_samples(plane, operator, once)
+            except DemoError as error:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise DemoError(f"{error}\nthe end of the operator's log:\n{tail}") from None
 
-            step(6, "waiting until every TaskStore is Ready")
 
-            def converged() -> bool:
-                if operator.poll() is not None:
-                    raise DemoError(
-                        f"the operator exited; its log:\n{log_path.read_text()[-3000:]}"
-                    )
-                return all_ready(plane)
+def show_the_samples(plane: ControlPlane, operator: "subprocess.Popen[bytes]", once: bool) -> None:
+    """Apply the samples, wait for them, print them; then wait for Ctrl-C unless ``once``."""
+    step(5, f"applying {SAMPLES.relative_to(REPO_ROOT)}/ in namespace {NAMESPACE}")
+    checked(plane.kubectl("create", "namespace", NAMESPACE), "creating the namespace")
+    checked(plane.kubectl("apply", "-n", NAMESPACE, "-f", str(SAMPLES)), "kubectl apply")
+    print("      no kubelet runs here, so no pod starts: the demo reports the managed")
+    print("      Redis StatefulSet ready itself, as the tests do", flush=True)
+    mark_statefulset_ready(plane, f"{MANAGED_STORE}-redis")
 
-            wait_for("every TaskStore to be Ready", converged)
-            print(f"\n$ kubectl get taskstores -n {NAMESPACE} -o wide")
-            print(
-                checked(
-                    plane.kubectl("get", "taskstores", "-n", NAMESPACE, "-o", "wide"), "kubectl get"
-                )
-            )
-            agent = kubectl_json(plane, "get", "deployment", SAMPLE_AGENT, "-n", NAMESPACE)
-            print(f"environment injected into deployment/{SAMPLE_AGENT}:")
-            print("\n".join(describe_env(agent)), flush=True)
-            if once:
-                return
-            print(f"\nexport KUBECONFIG={plane.kubeconfig}   # to look around with kubectl")
-            print("running until Ctrl-C; everything started here stops then", flush=True)
-            wait_for_interrupt()
+    step(6, "waiting until every TaskStore is Ready")
+
+    def converged() -> bool:
+        if operator.poll() is not None:
+            raise DemoError(f"the operator exited with code {operator.returncode}")
+        return all_ready(plane)
+
+    wait_for("every TaskStore to be Ready", converged)
+    print(f"\n$ kubectl get taskstores -n {NAMESPACE} -o wide")
+    table = plane.kubectl("get", "taskstores", "-n", NAMESPACE, "-o", "wide")
+    print(checked(table, "kubectl get taskstores"))
+    agent = kubectl_json(plane, "get", "deployment", SAMPLE_AGENT, "-n", NAMESPACE)
+    print(f"environment injected into deployment/{SAMPLE_AGENT}:")
+    print("\n".join(describe_env(agent)), flush=True)
+    if once:
+        return
+    print(f"\nexport KUBECONFIG={plane.kubeconfig}   # to look around with kubectl")
+    print("running until Ctrl-C; everything started here stops then", flush=True)
+    wait_for_interrupt()
 
 
 def wait_for_interrupt() -> None:

@@ -13,16 +13,18 @@ from taskstore_operator.envtest import Binaries
 pytestmark = pytest.mark.e2e
 
 
-def apiserver_processes() -> set[int]:
-    """Pids of every kube-apiserver running on this machine."""
-    found = subprocess.run(["pgrep", "-x", "kube-apiserver"], capture_output=True, text=True)
+def apiserver_processes(parent: int | None = None) -> set[int]:
+    """Pids of the kube-apiservers running on this machine (children of ``parent`` only)."""
+    children = [] if parent is None else ["-P", str(parent)]
+    found = subprocess.run(
+        ["pgrep", "-x", "kube-apiserver", *children], capture_output=True, text=True
+    )
     return {int(pid) for pid in found.stdout.split()}
 
 
 def test_demo_shows_every_store_ready_and_the_agent_env_then_stops_on_ctrl_c(
     envtest_binaries: Binaries, tmp_path: Path
 ) -> None:
-    before = apiserver_processes()
     output = tmp_path / "demo.out"
     with output.open("w") as sink:
         demo = subprocess.Popen(
@@ -37,7 +39,8 @@ def test_demo_shows_every_store_ready_and_the_agent_env_then_stops_on_ctrl_c(
                 assert demo.poll() is None, output.read_text()
                 assert time.monotonic() < deadline, output.read_text()
                 time.sleep(0.2)
-            assert apiserver_processes() - before, "the demo's control plane is not running"
+            demos_own = apiserver_processes(parent=demo.pid)
+            assert demos_own, "the demo's control plane is not running"
             demo.send_signal(signal.SIGINT)
             assert demo.wait(timeout=60) == 0, output.read_text()
         finally:
@@ -52,4 +55,4 @@ def test_demo_shows_every_store_ready_and_the_agent_env_then_stops_on_ctrl_c(
     assert "TA_REDIS_HOST = redis-tasks-redis.agents.svc" in text
     assert "TA_REDIS_PWD <- secret redis-tasks-redis-auth, key password" in text
     assert "stopped: operator, kube-controller-manager, kube-apiserver and etcd" in text
-    assert apiserver_processes() <= before
+    assert not demos_own & apiserver_processes(), "the demo left its kube-apiserver running"
