@@ -3,7 +3,7 @@
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,13 +23,17 @@ def stop_process(process: "subprocess.Popen[bytes]", grace: float = STOP_GRACE_S
 
 @contextmanager
 def running_operator(
-    kubeconfig: Path, log_path: Path, *arguments: str
+    kubeconfig: Path,
+    log_path: Path,
+    *arguments: str,
+    environment: Mapping[str, str] | None = None,
 ) -> Iterator["subprocess.Popen[bytes]"]:
     """``python -m taskstore_operator`` against ``kubeconfig``, logging to ``log_path``.
 
-    Metrics and liveness ports are off unless ``arguments`` set them; stopped on exit.
+    Metrics and liveness ports are off unless ``arguments`` set them; ``environment`` adds
+    variables (``TASKSTORE_PEERING``, ...). The process is stopped on exit.
     """
-    environment = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    environment = {**os.environ, **(environment or {}), "KUBECONFIG": str(kubeconfig)}
     command = [sys.executable, "-m", "taskstore_operator", "--metrics-port=0", "--health-port=0"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
