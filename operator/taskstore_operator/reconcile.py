@@ -2,7 +2,8 @@
 
 :func:`plan_reconcile` reads nothing and writes nothing. The caller gathers the
 :class:`Observed` state (the TaskStore manifest as read, its managed objects, the
-password Secret's fingerprint, never its value, and the Deployments of its namespace),
+password Secret's fingerprint, never its value, and the Deployments of its namespace
+that opt in to it or carry its injection),
 carries out the :class:`Plan`, and calls again until the plan is empty. Every object
 in the plan differs from what was observed, so a converged store plans no write at all:
 managed objects are compared by their ``tealagents.io/spec-hash`` annotation,
@@ -27,6 +28,7 @@ from taskstore_operator.api.contract import (
     TASKSTORE_LABEL,
 )
 from taskstore_operator.api.models import (
+    MAX_NAME_LENGTH,
     AgentsStatus,
     Backend,
     ConditionStatus,
@@ -129,7 +131,8 @@ class Observed:
     # The Secret agents read the password from (generated or passwordSecretRef); None if missing.
     password: PasswordSecret | None = None
     redis_ready_replicas: int = 0
-    # Every Deployment of the namespace (opted in, or carrying what the operator set).
+    # The Deployments of the namespace that opt in to the store or carry its injection
+    # (others may be included: the plan ignores them).
     deployments: Sequence[Mapping[str, Any]] = ()
     # PersistentVolumeClaims of the managed Redis (created by the StatefulSet controller).
     claims: Sequence[ObjectRef] = ()
@@ -270,11 +273,42 @@ def deployment_ref(deployment: Mapping[str, Any]) -> ObjectRef:
 
 def carries_injection(deployment: Mapping[str, Any], store_name: str) -> bool:
     """Whether the operator injected ``store_name``'s environment into the Deployment."""
-    template = deployment.get("spec", {}).get("template", {}).get("metadata") or {}
-    managers = {entry.get("manager") for entry in deployment["metadata"].get("managedFields") or []}
-    return (template.get("labels") or {}).get(
-        TASKSTORE_LABEL
-    ) == store_name and FIELD_MANAGER in managers
+    return injected_store(deployment) == store_name
+
+
+def injected_store(deployment: Mapping[str, Any]) -> str | None:
+    """The store whose environment the operator injected into the Deployment, if any.
+
+    That is the pod template's label, provided the operator's field manager has fields
+    on the Deployment (a copied template label alone is not an injection).
+    """
+    metadata = deployment.get("metadata") or {}
+    managers = {entry.get("manager") for entry in metadata.get("managedFields") or []}
+    if FIELD_MANAGER not in managers:
+        return None
+    template = (deployment.get("spec") or {}).get("template") or {}
+    name = ((template.get("metadata") or {}).get("labels") or {}).get(TASKSTORE_LABEL)
+    return name if isinstance(name, str) and name else None
+
+
+def stray_injection(deployment: Mapping[str, Any]) -> str | None:
+    """The store whose injection the Deployment carries though its own label no longer names it.
+
+    Such a Deployment is not found by the label selector of :func:`opt_in_selector`, yet
+    the store's reconcile must strip it.
+    """
+    injected = injected_store(deployment)
+    return None if injected is None or opted_in(deployment, injected) else injected
+
+
+def opt_in_selector(store_name: str) -> str | None:
+    """The label selector of the Deployments that opt in to ``store_name``.
+
+    None when no Deployment can name the store: a label value holds at most 63 characters.
+    """
+    if len(store_name) > MAX_NAME_LENGTH:
+        return None
+    return f"{TASKSTORE_LABEL}={store_name}"
 
 
 def opted_in(deployment: Mapping[str, Any], store_name: str) -> bool:

@@ -647,6 +647,30 @@ def no_namespace_terminating(k8s: Kube) -> bool:
     )
 
 
+def test_a_label_removed_while_the_operator_is_down_is_stripped_after_a_restart(
+    k8s: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    # Reconciles list Deployments by the opt-in label; one that lost it is known from the
+    # Deployment watch, here from its first listing at start.
+    k8s.create_deployment(namespace, "planner", env=[{"name": "OWN", "value": "kept"}])
+    k8s.create_store(namespace, "tasks", {})
+    wait_until("env", lambda: len(k8s.env(namespace, "planner")) == 3, timeout=TIMEOUT)
+    operator.stop()
+    try:
+        k8s.apps.patch_namespaced_deployment(
+            "planner", namespace, {"metadata": {"labels": {LABEL: None}}}
+        )
+    finally:
+        operator.start()
+
+    wait_until(
+        "env removed",
+        lambda: k8s.env(namespace, "planner") == {"OWN": "kept"},
+        timeout=TIMEOUT,
+    )
+    assert LABEL not in k8s.template_meta(namespace, "planner")["labels"]
+
+
 def test_killed_mid_way_converges_and_a_restart_writes_nothing(
     k8s: Kube, control_plane: ControlPlane, operator: OperatorProcess, namespace: str
 ) -> None:

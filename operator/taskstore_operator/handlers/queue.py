@@ -3,6 +3,11 @@
 Watch events only enqueue a key (namespace, name); the reconcile reads what it needs
 itself, so any number of events for one store while it waits collapse into one
 reconcile, and an event during a reconcile runs it once more afterwards.
+
+An event may come with an ``unless`` check (has the key's reconcile seen this version
+already?), which is asked when the key is not being reconciled: at once, or, during a
+reconcile, when it ends, since the watch may bring the echo of a write before the
+writer has remembered it.
 """
 
 import asyncio
@@ -19,6 +24,8 @@ from taskstore_operator.metrics import (
 
 Key = tuple[str, str]
 Work = Callable[[Key], Awaitable[None]]
+# True when the event needs no reconcile after all.
+Unless = Callable[[], bool]
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +43,8 @@ class ReconcileQueue:
         # Waiting in the queue, with the kind of object whose event enqueued it.
         self._pending: dict[Key, str] = {}
         self._active: set[Key] = set()
-        # Enqueued again while active: run once more when done.
-        self._again: dict[Key, str] = {}
+        # Enqueued again while active: run once more when done, unless every check says no.
+        self._again: dict[Key, list[tuple[str, Unless | None]]] = {}
         self._failures: dict[Key, int] = {}
 
     @property
@@ -45,10 +52,16 @@ class ReconcileQueue:
         """Keys waiting or being reconciled."""
         return len(self._pending) + len(self._active)
 
-    def enqueue(self, key: Key, kind: str) -> None:
-        """Ask for a reconcile of ``key`` because of an event on an object of ``kind``."""
+    def enqueue(self, key: Key, kind: str, unless: Unless | None = None) -> None:
+        """Ask for a reconcile of ``key`` because of an event on an object of ``kind``.
+
+        ``unless``, if given, is asked once the key is not being reconciled; True drops the
+        request.
+        """
         if key in self._active:
-            self._again.setdefault(key, kind)
+            self._again.setdefault(key, []).append((kind, unless))
+        elif unless is not None and unless():
+            return
         elif key not in self._pending:
             self._pending[key] = kind
             self._queue.put_nowait(key)
@@ -69,9 +82,13 @@ class ReconcileQueue:
                 await self._reconcile(key, kind)
             finally:
                 self._active.discard(key)
-                again = self._again.pop(key, None)
-                if again is not None:
-                    self.enqueue(key, again)
+                again = [
+                    kind
+                    for kind, unless in self._again.pop(key, [])
+                    if unless is None or not unless()
+                ]
+                if again:
+                    self.enqueue(key, again[0])
                 QUEUE_DEPTH.set(self.depth)
 
     async def _reconcile(self, key: Key, kind: str) -> None:

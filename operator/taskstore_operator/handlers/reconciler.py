@@ -1,18 +1,25 @@
 """One reconcile of one TaskStore: read the state, plan (pure), write only what the plan says.
 
 The reads are plain GETs and LISTs, so a reconcile always sees the latest state, and a
-converged store costs reads only: no write request at all.
+converged store costs reads only: no write request at all. Deployments are read by the
+store's opt-in label selector, plus, one by one, the few that carry the store's
+injection but whose label no longer names it (the watch knows them: see
+:mod:`taskstore_operator.handlers.strays`). The version of every object read or written
+is remembered in :class:`SeenVersions`, so its watch event does not start a reconcile
+of the same store again.
 """
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from taskstore_operator.api.contract import API_VERSION, KIND
 from taskstore_operator.api.models import TaskStore
 from taskstore_operator.api.validation import InvalidSpecError, parse_taskstore
+from taskstore_operator.handlers.queue import Key
+from taskstore_operator.handlers.seen import SeenVersions
 from taskstore_operator.kube import Kube, KubeError
 from taskstore_operator.metrics import INJECTED_AGENTS, WRITES
 from taskstore_operator.reconcile import (
@@ -23,6 +30,7 @@ from taskstore_operator.reconcile import (
     PasswordSecret,
     Plan,
     managed_object_refs,
+    opt_in_selector,
     plan_error_status,
     plan_reconcile,
     store_ref,
@@ -45,11 +53,16 @@ class Reconciler:
     def __init__(self, kube: Kube) -> None:
         self._kube = kube
         self._warned: set[tuple[str, str]] = set()
+        self.seen = SeenVersions()
 
-    def reconcile(self, namespace: str, name: str) -> None:
-        """Bring one TaskStore and its agents to what its spec asks for."""
+    def reconcile(self, namespace: str, name: str, strays: Collection[str] = ()) -> None:
+        """Bring one TaskStore and its agents to what its spec asks for.
+
+        ``strays`` names the Deployments known to carry the store's injection though their
+        label no longer names it.
+        """
         for _ in range(MAX_PASSES):
-            observed = self.observe(namespace, name)
+            observed = self.observe(namespace, name, strays)
             plan = plan_reconcile(observed)
             if plan.writes:
                 try:
@@ -61,12 +74,15 @@ class Reconciler:
             if plan.create_password_secret is None:
                 return
 
-    def observe(self, namespace: str, name: str) -> Observed:
-        """Read everything one reconcile of ``namespace/name`` needs."""
+    def observe(self, namespace: str, name: str, strays: Collection[str] = ()) -> Observed:
+        """Read everything one reconcile of ``namespace/name`` needs (``strays``: see reconcile)."""
         kube = self._kube
+        key = (namespace, name)
         now = datetime.now(UTC)
         manifest = kube.get(API_VERSION, KIND, namespace, name)
-        deployments = kube.list("apps/v1", "Deployment", namespace)
+        deployments = self._deployments(namespace, name, strays)
+        for read in (manifest or {}, *deployments):
+            self.seen.record(key, read)
         store = _parse(manifest)
         if manifest is None or store is None:
             return Observed(manifest, namespace, name, now, deployments=deployments)
@@ -75,6 +91,8 @@ class Reconciler:
             for ref in managed_object_refs(store)
             if (live := kube.get(ref.api_version, ref.kind, ref.namespace, ref.name)) is not None
         }
+        for read in managed.values():
+            self.seen.record(key, read)
         statefulset = managed.get("StatefulSet") or {}
         claims: list[ObjectRef] = []
         if manifest["metadata"].get("deletionTimestamp"):
@@ -89,7 +107,7 @@ class Reconciler:
             name,
             now,
             managed=managed,
-            password=self._password(store, managed.get("Secret")),
+            password=self._password(key, store, managed.get("Secret")),
             redis_ready_replicas=int((statefulset.get("status") or {}).get("readyReplicas") or 0),
             deployments=deployments,
             claims=claims,
@@ -98,35 +116,51 @@ class Reconciler:
     def execute(self, observed: Observed, plan: Plan) -> None:
         """Make the plan's writes, in its order (the finalizer is released last)."""
         kube = self._kube
+        key = (observed.namespace, observed.name)
+        record = self.seen.record
         uid = (observed.manifest or {}).get("metadata", {}).get("uid", "")
         ref = store_ref(observed.namespace, observed.name, uid)
         if plan.add_finalizer:
             self._write("finalizer", ref)
-            kube.set_finalizer(ref, FINALIZER, present=True)
+            record(key, kube.set_finalizer(ref, FINALIZER, present=True))
         if plan.create_password_secret is not None:
-            self._create_password_secret(plan.create_password_secret)
+            self._create_password_secret(key, plan.create_password_secret)
         for manifest in plan.apply:
             self._write("managed", _ref_of(manifest))
-            kube.apply(manifest, force=True)
+            record(key, kube.apply(manifest, force=True))
         for body in plan.apply_deployments:
             self._write("deployment", _ref_of(body))
-            kube.apply(body, force=False)
+            record(key, kube.apply(body, force=False))
         for body in plan.strip_deployments:
-            self._strip(body)
+            self._strip(key, body)
         for gone in plan.delete:
             self._write("delete", gone)
             kube.delete(gone)
         if plan.status is not None:
             self._write("status", ref)
-            kube.apply_status(ref, plan.status)
+            record(key, kube.apply_status(ref, plan.status))
         for event in plan.events:
             self._post_event(event)
         if plan.remove_finalizer:
             self._write("finalizer", ref)
-            kube.set_finalizer(ref, FINALIZER, present=False)
+            record(key, kube.set_finalizer(ref, FINALIZER, present=False))
+
+    def _deployments(
+        self, namespace: str, name: str, strays: Collection[str]
+    ) -> list[dict[str, Any]]:
+        """The Deployments that opt in to the store, and those of ``strays`` that still exist."""
+        kube = self._kube
+        selector = opt_in_selector(name)
+        found = kube.list("apps/v1", "Deployment", namespace, selector) if selector else []
+        listed = {deployment["metadata"]["name"] for deployment in found}
+        for stray in sorted(set(strays) - listed):
+            deployment = kube.get("apps/v1", "Deployment", namespace, stray)
+            if deployment is not None:
+                found.append(deployment)
+        return found
 
     def _password(
-        self, store: TaskStore, generated: Mapping[str, Any] | None
+        self, key: Key, store: TaskStore, generated: Mapping[str, Any] | None
     ) -> PasswordSecret | None:
         """The fingerprint of the password agents use; the value itself goes no further."""
         secret_ref = password_secret_ref(store)
@@ -138,26 +172,27 @@ class Reconciler:
             secret = self._kube.get("v1", "Secret", store.metadata.namespace, secret_ref.name)
         if secret is None:
             return None
+        self.seen.record(key, secret)
         value = (secret.get("data") or {}).get(secret_ref.key)
         if not isinstance(value, str):
             return PasswordSecret(fingerprint=None)
         return PasswordSecret(fingerprint=secret_fingerprint(secret["metadata"]["uid"], value))
 
-    def _create_password_secret(self, store: TaskStore) -> None:
+    def _create_password_secret(self, key: Key, store: TaskStore) -> None:
         secret = render_redis_secret(store, generate_password())
         self._write("password-secret", _ref_of(secret))
         try:
-            self._kube.create(secret)
+            self.seen.record(key, self._kube.create(secret))
         except KubeError as error:
             # Created meanwhile (a concurrent pass): the next pass reads it.
             if error.status != 409:
                 raise
 
-    def _strip(self, body: Mapping[str, Any]) -> None:
+    def _strip(self, key: Key, body: Mapping[str, Any]) -> None:
         ref = _ref_of(body)
         self._write("deployment", ref)
         try:
-            self._kube.apply(body, force=False)
+            self.seen.record(key, self._kube.apply(body, force=False))
         except KubeError as error:
             # A removal body applied to a Deployment that is gone is refused as invalid.
             gone = self._kube.get(ref.api_version, ref.kind, ref.namespace, ref.name) is None
@@ -188,9 +223,11 @@ class Reconciler:
         ref = store_ref(observed.namespace, observed.name)
         try:
             self._write("status", ref)
-            self._kube.apply_status(ref, status)
+            written = self._kube.apply_status(ref, status)
         except KubeError as status_error:
             log.warning("could not report the error on status: %s", status_error)
+        else:
+            self.seen.record((observed.namespace, observed.name), written)
 
     def _record_agents(self, observed: Observed, plan: Plan) -> None:
         gauge = INJECTED_AGENTS

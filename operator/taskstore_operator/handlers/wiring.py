@@ -1,12 +1,20 @@
 """kopf wiring: settings, and watch events that enqueue reconciles. Nothing here writes.
 
-Only event handlers and an index are registered, never kopf's create/update/resume/delete
+Only event handlers and one index are registered, never kopf's create/update/resume/delete
 handlers: those store progress and a last-handled configuration on the objects they
 watch, which would be drift on users' Deployments and writes on every TaskStore. The
 reconcile queue does the work (see :mod:`taskstore_operator.handlers.queue`).
+
+An event does not enqueue a store whose reconciles have already read or written the
+version of the object it carries (see :mod:`taskstore_operator.handlers.seen`): the echoes
+of the operator's own writes, and, at start, the listed objects that a reconcile has read
+already. The Deployment handler also keeps track of stray Deployments (see
+:mod:`taskstore_operator.handlers.strays`) before it enqueues, so the reconcile it starts
+reads the Deployment of that event.
 """
 
 import asyncio
+from functools import partial
 from typing import Any, Final
 
 import kopf
@@ -14,8 +22,10 @@ import kopf
 from taskstore_operator.api.contract import GROUP, KIND, PLURAL, VERSION
 from taskstore_operator.handlers.queue import Key, ReconcileQueue
 from taskstore_operator.handlers.reconciler import Reconciler
+from taskstore_operator.handlers.seen import SeenVersions
+from taskstore_operator.handlers.strays import StrayDeployments
 from taskstore_operator.kube import connect
-from taskstore_operator.reconcile import stores_named_by
+from taskstore_operator.reconcile import stores_named_by, stray_injection
 
 # kopf's own finalizer, for handlers that would need one (none do). It must differ from
 # the operator's finalizer: kopf removes its finalizer from any object that no handler needs
@@ -39,10 +49,14 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     """Configure kopf and start the reconcile queue."""
     configure(settings)
     reconciler = Reconciler(connect())
+    strays = StrayDeployments()
 
     async def reconcile(key: Key) -> None:
-        await asyncio.to_thread(reconciler.reconcile, *key)
+        # Read in the event loop, which is where the Deployment handler updates them.
+        await asyncio.to_thread(reconciler.reconcile, *key, strays.of(key))
 
+    memo.seen = reconciler.seen
+    memo.strays = strays
     memo.queue = ReconcileQueue(reconcile, workers=WORKERS)
     memo.queue_task = asyncio.create_task(memo.queue.run())
 
@@ -64,39 +78,70 @@ def password_secrets(
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def taskstore_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+def taskstore_event(
+    body: kopf.Body, event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
     """Any change of a TaskStore, including its first listing at start."""
-    _enqueue(memo, namespace, {name}, KIND)
+    _enqueue(memo, namespace, {name}, KIND, body, event)
 
 
 @kopf.on.event("apps", "v1", "deployments")
-def deployment_event(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
+def deployment_event(
+    body: kopf.Body, event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
     """A Deployment that names a store, or carries one's environment."""
-    _enqueue(memo, namespace, stores_named_by(body), "Deployment")
+    if namespace:
+        strays: StrayDeployments = memo.strays
+        gone = event.get("type") == "DELETED"
+        strays.update(namespace, name, None if gone else stray_injection(body))
+    _enqueue(memo, namespace, stores_named_by(body), "Deployment", body, event)
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED_SELECTOR)
 @kopf.on.event("v1", "configmaps", labels=MANAGED_SELECTOR)
 @kopf.on.event("v1", "services", labels=MANAGED_SELECTOR)
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED_SELECTOR)
-def managed_object_event(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
+def managed_object_event(
+    body: kopf.Body, event: kopf.RawEvent, namespace: str | None, memo: Any, **_: Any
+) -> None:
     """A managed Redis object changed (its StatefulSet became ready) or went."""
-    _enqueue(memo, namespace, stores_named_by(body), str(body.get("kind") or "managed"))
+    kind = str(body.get("kind") or "managed")
+    _enqueue(memo, namespace, stores_named_by(body), kind, body, event)
 
 
 @kopf.on.event("v1", "secrets")
 def secret_event(
-    body: kopf.Body, namespace: str | None, name: str, memo: Any, **kwargs: Any
+    body: kopf.Body,
+    event: kopf.RawEvent,
+    namespace: str | None,
+    name: str,
+    memo: Any,
+    **kwargs: Any,
 ) -> None:
     """A generated password Secret (owned) or an external store's passwordSecretRef."""
     # kopf passes each index as a keyword argument named after its function.
     index: kopf.Index[tuple[str | None, str], str] = kwargs["password_secrets"]
     named = set(index.get((namespace, name), ()))
-    _enqueue(memo, namespace, stores_named_by(body) | named, "Secret")
+    _enqueue(memo, namespace, stores_named_by(body) | named, "Secret", body, event)
 
 
-def _enqueue(memo: Any, namespace: str | None, stores: set[str], kind: str) -> None:
+def _enqueue(
+    memo: Any,
+    namespace: str | None,
+    stores: set[str],
+    kind: str,
+    body: kopf.Body,
+    event: kopf.RawEvent,
+) -> None:
+    """Enqueue the stores an event concerns, unless their reconciles saw this version already."""
     queue: ReconcileQueue = memo.queue
+    seen: SeenVersions = memo.seen
+    metadata = body.get("metadata") or {}
+    uid, version = str(metadata.get("uid") or ""), str(metadata.get("resourceVersion") or "")
+    if event.get("type") == "DELETED":
+        seen.forget(uid)
     for store in stores:
-        if namespace:  # every watched kind is namespaced; the type allows None
-            queue.enqueue((namespace, store), kind)
+        # Every watched kind is namespaced; the type allows None.
+        if namespace:
+            key = (namespace, store)
+            queue.enqueue(key, kind, partial(seen.seen, key, uid, version))

@@ -116,14 +116,14 @@ class Kube:
         path = resource_path(ref.api_version, ref.kind, ref.namespace, ref.name, "status")
         return self._apply(path, body, force=True)
 
-    def set_finalizer(self, ref: ObjectRef, finalizer: str, *, present: bool) -> None:
+    def set_finalizer(self, ref: ObjectRef, finalizer: str, *, present: bool) -> Manifest:
         """Add or remove one finalizer, owned by the operator's field manager (a set item)."""
         metadata: Manifest = {"name": ref.name, "namespace": ref.namespace}
         if present:
             metadata["finalizers"] = [finalizer]
         body = {"apiVersion": ref.api_version, "kind": ref.kind, "metadata": metadata}
         path = resource_path(ref.api_version, ref.kind, ref.namespace, ref.name)
-        self._apply(path, body, force=False)
+        return self._apply(path, body, force=False)
 
     def create(self, manifest: Mapping[str, Any]) -> Manifest:
         """Create an object; KubeError 409 when it exists already."""

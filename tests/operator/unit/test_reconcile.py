@@ -26,9 +26,11 @@ from taskstore_operator.reconcile import (
     Plan,
     carries_injection,
     managed_object_refs,
+    opt_in_selector,
     plan_error_status,
     plan_reconcile,
     stores_named_by,
+    stray_injection,
 )
 from taskstore_operator.render.conditions import ConditionType, Reason
 
@@ -268,6 +270,21 @@ def test_every_opted_in_deployment_gets_the_environment_in_one_plan(backend: str
     assert template["metadata"]["labels"] == {TASKSTORE_LABEL: "tasks"}
     assert CONFIG_HASH_ANNOTATION in template["metadata"]["annotations"]
     assert [c["name"] for c in template["spec"]["containers"]] == ["agent"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_plan_carried_out_leaves_nothing_to_write(backend: str) -> None:
+    # The operator does not reconcile a store again for the events of its own writes.
+    state = ready_state(BACKENDS[backend], deployment("a"), deployment("b"))
+    state = carry_out(state, plan_reconcile(state))
+    assert plan_reconcile(state).writes == 0
+
+    relabelled = copy.deepcopy(state.deployments[0])
+    relabelled["metadata"]["labels"] = {}
+    state = replace(state, deployments=[relabelled, state.deployments[1]])
+    plan = plan_reconcile(state)
+    assert len(plan.strip_deployments) == 1
+    assert plan_reconcile(carry_out(state, plan)).writes == 0
 
 
 def test_a_new_store_gets_the_finalizer_first() -> None:
@@ -723,6 +740,28 @@ def test_stores_named_by_label_template_label_and_owner() -> None:
     assert stores_named_by(moved) == {"tasks", "other"}
     assert stores_named_by(owned) == {"tasks"}
     assert stores_named_by(deployment(label=None)) == set()
+
+
+def test_a_stray_injection_is_one_whose_label_no_longer_names_its_store() -> None:
+    injected = converge(ready_state(MEMORY, deployment())).deployments[0]
+    relabelled = copy.deepcopy(injected)
+    relabelled["metadata"]["labels"] = {TASKSTORE_LABEL: "other"}
+    unlabelled = copy.deepcopy(injected)
+    unlabelled["metadata"]["labels"] = {}
+    copied = deployment(label=None)
+    copied["spec"]["template"]["metadata"]["labels"][TASKSTORE_LABEL] = "tasks"
+
+    assert stray_injection(injected) is None
+    assert stray_injection(relabelled) == "tasks"
+    assert stray_injection(unlabelled) == "tasks"
+    assert stray_injection(copied) is None
+    assert stray_injection(deployment()) is None
+
+
+def test_opt_in_selector_needs_a_name_that_fits_a_label_value() -> None:
+    assert opt_in_selector("tasks") == f"{TASKSTORE_LABEL}=tasks"
+    assert opt_in_selector("x" * 63) is not None
+    assert opt_in_selector("x" * 64) is None
 
 
 def test_error_status_is_written_once() -> None:

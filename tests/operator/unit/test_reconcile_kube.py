@@ -133,40 +133,52 @@ def test_delete_of_a_missing_object_is_fine() -> None:
 
 
 class RecordingKube:
-    """A Kube that records writes and refuses the ones it is told to (422, as for a gone object)."""
+    """A Kube that records writes and refuses the ones it is told to (422, as for a gone object).
+
+    Each write answers the object with a uid (its name) and a new resourceVersion.
+    """
 
     def __init__(self, fail: set[str] | None = None) -> None:
         self.writes: list[str] = []
+        self.reads: list[str] = []
         self.fail = fail or set()
         self.existing: set[str] = set()
+        self.deployments: list[Manifest] = []
+        self.store: Manifest = STORE
 
-    def _write(self, what: str) -> None:
+    def _write(self, what: str, name: str) -> Manifest:
         self.writes.append(what)
         if what in self.fail:
             raise KubeError("PATCH", what, 422, "Invalid")
+        return {"metadata": {"uid": name, "resourceVersion": str(len(self.writes))}}
 
-    def set_finalizer(self, ref: ObjectRef, finalizer: str, *, present: bool) -> None:
-        self._write(f"finalizer {present}")
+    def set_finalizer(self, ref: ObjectRef, finalizer: str, *, present: bool) -> Manifest:
+        return self._write(f"finalizer {present}", ref.name)
 
-    def apply(self, manifest: Mapping[str, Any], *, force: bool) -> None:
-        self._write(f"apply {manifest['kind']} {manifest['metadata']['name']} {force}")
+    def apply(self, manifest: Mapping[str, Any], *, force: bool) -> Manifest:
+        name = manifest["metadata"]["name"]
+        return self._write(f"apply {manifest['kind']} {name} {force}", name)
 
-    def apply_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> None:
-        self._write(f"status {status['conditions'][-1]['reason']}")
+    def apply_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> Manifest:
+        return self._write(f"status {status['conditions'][-1]['reason']}", ref.name)
 
     def delete(self, ref: ObjectRef) -> None:
-        self._write(f"delete {ref.kind}")
+        self._write(f"delete {ref.kind}", ref.name)
 
     def post_event(self, event: Event) -> None:
-        self._write(f"event {event.reason}")
+        self._write(f"event {event.reason}", event.regarding.name)
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
+        self.reads.append(f"get {kind} {name}")
         if kind == "TaskStore":
-            return STORE
+            return self.store
         return {"metadata": {"name": name}} if name in self.existing else None
 
-    def list(self, *_: Any) -> list[Manifest]:
-        return []
+    def list(
+        self, api_version: str, kind: str, namespace: str, selector: str = ""
+    ) -> list[Manifest]:
+        self.reads.append(f"list {kind} {selector}")
+        return list(self.deployments) if kind == "Deployment" else []
 
 
 def body(kind: str, name: str) -> Manifest:
@@ -244,3 +256,45 @@ def test_a_failed_write_is_reported_on_status_and_raised_for_a_retry() -> None:
         Reconciler(kube).reconcile("n", "t")  # type: ignore[arg-type]
 
     assert kube.writes == ["finalizer True", "status ReconcileError"]
+
+
+def agent(name: str, labels: Mapping[str, str]) -> Manifest:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "n", "labels": dict(labels)},
+    }
+
+
+def test_deployments_are_listed_by_label_and_strays_read_one_by_one() -> None:
+    kube = RecordingKube()
+    kube.deployments = [agent("a", {"tealagents.io/taskstore": "t"})]
+    kube.existing = {"stray"}
+
+    observed = Reconciler(kube).observe("n", "t", strays={"a", "stray", "deleted"})  # type: ignore[arg-type]
+
+    assert [d["metadata"]["name"] for d in observed.deployments] == ["a", "stray"]
+    assert "list Deployment tealagents.io/taskstore=t" in kube.reads
+    assert {"get Deployment stray", "get Deployment deleted"} <= set(kube.reads)
+    assert "get Deployment a" not in kube.reads
+
+
+def test_a_name_no_label_can_hold_lists_no_deployment() -> None:
+    kube = RecordingKube()
+    Reconciler(kube).observe("n", "x" * 64)  # type: ignore[arg-type]
+    assert not [read for read in kube.reads if read.startswith("list Deployment")]
+
+
+def test_the_versions_a_reconcile_reads_and_writes_are_seen_by_its_store() -> None:
+    kube = RecordingKube()
+    kube.store = {**STORE, "metadata": {**STORE["metadata"], "resourceVersion": "7"}}
+    reconciler = Reconciler(kube)  # type: ignore[arg-type]
+    plan = Plan(add_finalizer=True, apply_deployments=[body("Deployment", "a")])
+
+    reconciler.execute(reconciler.observe("n", "t"), plan)
+
+    # RecordingKube answers each write with the object's name as uid and a new version.
+    assert reconciler.seen.seen(("n", "t"), "u", "7")
+    assert reconciler.seen.seen(("n", "t"), "t", "1")
+    assert reconciler.seen.seen(("n", "t"), "a", "2")
+    assert not reconciler.seen.seen(("n", "other"), "a", "2")

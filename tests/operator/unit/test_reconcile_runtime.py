@@ -1,4 +1,4 @@
-"""The runtime around the pure reconcile: the work queue and the command line."""
+"""The runtime around the pure reconcile: the work queue, seen versions, strays, command line."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
@@ -11,6 +11,8 @@ from taskstore_operator import __main__ as main_module
 from taskstore_operator.__main__ import parse_args, watched_namespaces
 from taskstore_operator.handlers import queue as queue_module
 from taskstore_operator.handlers.queue import Key, ReconcileQueue
+from taskstore_operator.handlers.seen import MAX_VERSIONS, SeenVersions
+from taskstore_operator.handlers.strays import StrayDeployments
 
 
 @pytest.mark.parametrize(
@@ -111,6 +113,89 @@ async def test_an_event_during_a_reconcile_runs_it_once_more_never_concurrently(
 
     await eventually(twice)
     assert work.overlaps == 0
+
+
+async def test_an_event_the_store_has_seen_enqueues_nothing(
+    started: Callable[[Recorder], ReconcileQueue],
+) -> None:
+    work = Recorder()
+    work.release.set()
+    queue = started(work)
+
+    queue.enqueue(("ns", "a"), "Deployment", lambda: True)
+    queue.enqueue(("ns", "b"), "Deployment", lambda: False)
+
+    async def idle() -> bool:
+        return queue.depth == 0 and len(work.calls) >= 1
+
+    await eventually(idle)
+    assert work.calls == [("ns", "b")]
+
+
+@pytest.mark.parametrize(("seen_by_then", "runs"), [(True, 1), (False, 2)])
+async def test_an_event_during_a_reconcile_is_checked_when_it_ends(
+    started: Callable[[Recorder], ReconcileQueue], seen_by_then: bool, runs: int
+) -> None:
+    # The watch may bring the echo of a write before the writer has remembered it.
+    work = Recorder()
+    queue = started(work)
+    queue.enqueue(("ns", "a"), "TaskStore")
+
+    async def running() -> bool:
+        return bool(work.running)
+
+    await eventually(running)
+    remembered = False
+    queue.enqueue(("ns", "a"), "Deployment", lambda: remembered)
+    remembered = seen_by_then
+    work.release.set()
+
+    async def done() -> bool:
+        return queue.depth == 0 and not work.running
+
+    await eventually(done)
+    await asyncio.sleep(0.05)
+    assert len(work.calls) == runs
+
+
+def test_seen_versions_match_one_store_and_one_version_once() -> None:
+    seen = SeenVersions()
+    seen.record(("ns", "a"), {"metadata": {"uid": "u", "resourceVersion": "1"}})
+    seen.record(("ns", "b"), {"metadata": {"uid": "u", "resourceVersion": "1"}})
+    seen.record(("ns", "a"), {"metadata": {"uid": "u", "resourceVersion": "2"}})
+    seen.record(("ns", "a"), {})  # no uid, no version: nothing to remember
+
+    assert not seen.seen(("ns", "a"), "u", "3")
+    assert not seen.seen(("ns", "c"), "u", "1")
+    assert seen.seen(("ns", "a"), "u", "1")
+    assert not seen.seen(("ns", "a"), "u", "1")
+    assert seen.seen(("ns", "b"), "u", "1")
+    assert seen.seen(("ns", "a"), "u", "2")
+
+
+def test_seen_versions_forget_deleted_objects_and_keep_few_versions() -> None:
+    seen = SeenVersions()
+    for version in range(MAX_VERSIONS + 1):
+        seen.record(("ns", "a"), {"metadata": {"uid": "u", "resourceVersion": str(version)}})
+    seen.record(("ns", "a"), {"metadata": {"uid": "gone", "resourceVersion": "1"}})
+    seen.forget("gone")
+
+    assert not seen.seen(("ns", "a"), "u", "0")
+    assert seen.seen(("ns", "a"), "u", str(MAX_VERSIONS))
+    assert not seen.seen(("ns", "a"), "gone", "1")
+
+
+def test_stray_deployments_follow_the_watch() -> None:
+    strays = StrayDeployments()
+    strays.update("ns", "d", "a")
+    strays.update("ns", "e", "a")
+    assert strays.of(("ns", "a")) == {"d", "e"}
+
+    strays.update("ns", "d", "b")
+    strays.update("ns", "e", None)
+    assert strays.of(("ns", "a")) == frozenset()
+    assert strays.of(("ns", "b")) == {"d"}
+    assert strays.of(("other", "b")) == frozenset()
 
 
 async def test_a_failed_reconcile_is_retried(
