@@ -1,7 +1,7 @@
 """HA as the chart runs it: two replicas share a kopf peering and exactly one works."""
 
-import re
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,13 @@ pytestmark = pytest.mark.e2e
 
 CHART = REPO_ROOT / "charts" / "taskstore-operator"
 CRD = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
-PAUSING = re.compile(r"Pausing operations in favour of")
+PEERINGS = "/apis/kopf.dev/v1/clusterkopfpeerings"
+# What the operator logs when it writes a TaskStore's status (handlers/reconciler.py).
+WROTE_STATUS = "write status: TaskStore"
+
+
+def is_served(control_plane: ControlPlane, collection: str) -> bool:
+    return control_plane.request("GET", collection)[0] == 200
 
 
 def test_two_replicas_with_one_peering_have_exactly_one_active(
@@ -25,10 +31,15 @@ def test_two_replicas_with_one_peering_have_exactly_one_active(
     for crd in yaml.safe_load_all((CHART / "crds" / "kopf-peering.yaml").read_text()):
         control_plane.install_crd(crd)
     control_plane.install_crd(yaml.safe_load(CRD.read_text()))
+    # Established is not yet servable: a fresh CRD's storage answers 429 for a moment, and a
+    # kopf peering watch started then can stay unprocessed. The chart's CRDs exist long
+    # before its pods start; wait until both collections list.
+    for collection in (PEERINGS, "/apis/tealagents.io/v1alpha1/taskstores"):
+        wait_until(f"{collection} to be served", partial(is_served, control_plane, collection))
     peering = f"ha-{namespace}"[:63]
     control_plane.request_json(
         "POST",
-        "/apis/kopf.dev/v1/clusterkopfpeerings",
+        PEERINGS,
         {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}},
     )
     logs = [tmp_path / "replica-0.log", tmp_path / "replica-1.log"]
@@ -41,11 +52,12 @@ def test_two_replicas_with_one_peering_have_exactly_one_active(
                     environment={"TASKSTORE_PEERING": peering, "POD_ID": f"replica-{number}"},
                 )
             )
-        wait_until(
-            "one replica to pause for the other",
-            lambda: sum(bool(PAUSING.search(log.read_text())) for log in logs) == 1,
-            timeout=60,
-        )
+
+        def both_registered() -> bool:
+            status = control_plane.request_json("GET", f"{PEERINGS}/{peering}").get("status")
+            return set(status or {}) == {"replica-0", "replica-1"}
+
+        wait_until("both replicas to register in the peering", both_registered, timeout=60)
         store = {
             "apiVersion": "tealagents.io/v1alpha1",
             "kind": "TaskStore",
@@ -62,5 +74,6 @@ def test_two_replicas_with_one_peering_have_exactly_one_active(
             )
 
         wait_until("the TaskStore to be Ready", ready, timeout=60)
-        paused = [log for log in logs if PAUSING.search(log.read_text())]
-        assert len(paused) == 1, "exactly one replica must stay paused while the other works"
+        # Read before the replicas stop: the paused one resumes once the other is gone.
+        writers = [log.name for log in logs if WROTE_STATUS in log.read_text()]
+    assert len(writers) == 1, writers
