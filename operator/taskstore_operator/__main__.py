@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import kopf
@@ -19,6 +19,9 @@ from prometheus_client import start_http_server
 
 # Importing the wiring registers the handlers with kopf's default registry.
 import taskstore_operator.handlers.wiring  # noqa: F401
+from taskstore_operator.kube.api import connect
+
+log = logging.getLogger("taskstore_operator")
 
 WATCH_NAMESPACES_ENV: Final = "TASKSTORE_WATCH_NAMESPACES"
 PEERING_ENV: Final = "TASKSTORE_PEERING"
@@ -59,6 +62,21 @@ def watched_namespaces(flags: Sequence[str], environment: str | None) -> list[st
     return [name.strip() for name in names if name.strip()]
 
 
+def report_unknown_namespaces(
+    namespaces: Sequence[str], exists: Callable[[str], bool]
+) -> list[str]:
+    """Log an error for each watched namespace that does not exist; return them."""
+    unknown = [name for name in namespaces if not exists(name)]
+    for name in unknown:
+        log.error(
+            "watched namespace %r does not exist: nothing is served there until it is created "
+            "(set by --namespace or %s)",
+            name,
+            WATCH_NAMESPACES_ENV,
+        )
+    return unknown
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the operator until it is stopped."""
     args = parse_args(argv)
@@ -69,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.metrics_port:
         start_http_server(args.metrics_port)
     namespaces = watched_namespaces(args.namespace, os.environ.get(WATCH_NAMESPACES_ENV))
+    if namespaces:
+        report_unknown_namespaces(namespaces, connect().namespace_exists)
     peering = os.environ.get(PEERING_ENV) or None
     # kopf reads a port 0 as 80, so 0 turns the endpoint off instead.
     liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None

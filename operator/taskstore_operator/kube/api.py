@@ -87,6 +87,16 @@ class Kube:
                 return None
             raise
 
+    def namespace_exists(self, name: str) -> bool:
+        """Whether the namespace exists."""
+        try:
+            self._request("GET", f"/api/v1/namespaces/{quote(name, safe='')}")
+        except KubeError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     def list(
         self, api_version: str, kind: str, namespace: str, label_selector: str = ""
     ) -> list[Manifest]:

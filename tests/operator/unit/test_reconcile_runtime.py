@@ -1,6 +1,7 @@
 """The runtime around the pure reconcile: the work queue, seen versions, strays, command line."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 
 import kopf
@@ -8,7 +9,7 @@ import pytest
 
 from support.polling import eventually
 from taskstore_operator import __main__ as main_module
-from taskstore_operator.__main__ import parse_args, watched_namespaces
+from taskstore_operator.__main__ import parse_args, report_unknown_namespaces, watched_namespaces
 from taskstore_operator.handlers import queue as queue_module
 from taskstore_operator.handlers.queue import Key, ReconcileQueue
 from taskstore_operator.handlers.seen import MAX_VERSIONS, SeenVersions
@@ -240,6 +241,14 @@ def test_main_runs_kopf_standalone_or_with_peering(
     runs: list[dict[str, object]] = []
     monkeypatch.setattr(kopf, "run", lambda **kwargs: runs.append(kwargs))
     monkeypatch.setattr(kopf, "configure", lambda **_: None)
+    checked: list[str] = []
+
+    class EveryNamespaceExists:
+        def namespace_exists(self, name: str) -> bool:
+            checked.append(name)
+            return True
+
+    monkeypatch.setattr(main_module, "connect", EveryNamespaceExists)
 
     main_module.main(["--metrics-port=0", "--health-port=9999"])
 
@@ -247,3 +256,13 @@ def test_main_runs_kopf_standalone_or_with_peering(
     assert {key: run[key] for key in expected} == expected
     assert run["liveness_endpoint"] == "http://0.0.0.0:9999/healthz"
     assert (run["priority"] is None) == ("TASKSTORE_PEERING" not in environment)
+    assert checked == expected["namespaces"]
+
+
+def test_unknown_watched_namespaces_are_reported_by_name(caplog: pytest.LogCaptureFixture) -> None:
+    existing = {"agents"}
+    with caplog.at_level(logging.ERROR, logger="taskstore_operator"):
+        unknown = report_unknown_namespaces(["agents", "typo-agents"], existing.__contains__)
+    assert unknown == ["typo-agents"]
+    assert "watched namespace 'typo-agents' does not exist" in caplog.text
+    assert "'agents'" not in caplog.text
