@@ -19,6 +19,16 @@ CRD = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
 PEERINGS = "/apis/kopf.dev/v1/clusterkopfpeerings"
 # What the operator logs when it writes a TaskStore's status (handlers/reconciler.py).
 WROTE_STATUS = "write status: TaskStore"
+# kopf's peering transitions. A replica starts paused and logs RESUMING when no peer
+# outranks it; one that starts behind a higher peer stays paused without a word.
+RESUMING = "Resuming operations after the pause"
+PAUSING = "Pausing operations in favour of"
+
+
+def is_active(log: Path) -> bool:
+    """Whether the replica's last peering transition let it work."""
+    text = log.read_text()
+    return text.rfind(RESUMING) > text.rfind(PAUSING)
 
 
 def is_served(control_plane: ControlPlane, collection: str) -> bool:
@@ -58,6 +68,12 @@ def test_two_replicas_with_one_peering_have_exactly_one_active(
             return set(status or {}) == {"replica-0", "replica-1"}
 
         wait_until("both replicas to register in the peering", both_registered, timeout=60)
+        wait_until(
+            "exactly one replica to be active",
+            lambda: sum(is_active(log) for log in logs) == 1,
+            timeout=60,
+        )
+        [active] = [log.name for log in logs if is_active(log)]
         store = {
             "apiVersion": "tealagents.io/v1alpha1",
             "kind": "TaskStore",
@@ -76,4 +92,4 @@ def test_two_replicas_with_one_peering_have_exactly_one_active(
         wait_until("the TaskStore to be Ready", ready, timeout=60)
         # Read before the replicas stop: the paused one resumes once the other is gone.
         writers = [log.name for log in logs if WROTE_STATUS in log.read_text()]
-    assert len(writers) == 1, writers
+    assert writers == [active]
