@@ -91,5 +91,7 @@ def test_two_replicas_with_one_peering_have_exactly_one_active(
 
         wait_until("the TaskStore to be Ready", ready, timeout=60)
         # Read before the replicas stop: the paused one resumes once the other is gone.
-        writers = [log.name for log in logs if WROTE_STATUS in log.read_text()]
+        # Both replicas are cluster-wide: other tests' TaskStores may be in their logs too.
+        ours = f"{WROTE_STATUS} {namespace}/tasks"
+        writers = [log.name for log in logs if ours in log.read_text()]
     assert writers == [active]
