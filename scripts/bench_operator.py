@@ -20,7 +20,6 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,17 +28,15 @@ import yaml
 
 from taskstore_operator.envtest import ControlPlane
 from taskstore_operator.envtest.binaries import REPO_ROOT, find_binaries
-from taskstore_operator.envtest.controlplane import RequestKind
+from taskstore_operator.envtest.controlplane import RequestKind, requests_between
 from taskstore_operator.envtest.processes import running_operator
+from taskstore_operator.envtest.waiting import wait_for
 
 NAMESPACE = "bench"
 CRD_FILE = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
 BACKENDS = ("memory", "managed", "external")
 CONVERGE_TARGET_S = 60.0
 RSS_TARGET_MB = 200.0
-WRITE_VERBS = {"APPLY", "POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION"}
-# Written by the API server itself: its lease heartbeat and Service IP allocation.
-SERVER_OWN = {"leases", "ipaddresses"}
 CORE = f"/api/v1/namespaces/{NAMESPACE}"
 APPS = f"/apis/apps/v1/namespaces/{NAMESPACE}"
 STORES = f"/apis/tealagents.io/v1alpha1/namespaces/{NAMESPACE}/taskstores"
@@ -157,12 +154,8 @@ def delta(
     own: collections.Counter[RequestKind],
 ) -> dict[RequestKind, float]:
     """Requests served between two readings, less the benchmark's own."""
-    served = {kind: after[kind] - before.get(kind, 0.0) - own.get(kind, 0) for kind in after}
-    return {
-        kind: count
-        for kind, count in served.items()
-        if count > 0 and kind.resource not in SERVER_OWN
-    }
+    served = requests_between(before, after)
+    return {k: n - own.get(k, 0) for k, n in served.items() if n > own.get(k, 0)}
 
 
 def by_verb(requests: dict[RequestKind, float]) -> str:
@@ -176,7 +169,7 @@ def writes(requests: dict[RequestKind, float]) -> str:
     shown = [
         f"{kind.verb} {kind.resource}{'/' + kind.subresource if kind.subresource else ''} {int(n)}"
         for kind, n in sorted(requests.items())
-        if kind.verb in WRITE_VERBS
+        if kind.is_write
     ]
     return ", ".join(shown) or "none"
 
@@ -188,20 +181,10 @@ def settled(plane: ControlPlane, bench: Bench, quiet: float = 3.0) -> dict[Reque
     while time.monotonic() < deadline:
         time.sleep(quiet)
         latest = plane.request_totals()
-        if not any(k.verb in WRITE_VERBS for k in delta(reading, latest, collections.Counter())):
+        if not any(k.is_write for k in delta(reading, latest, collections.Counter())):
             return latest
         reading = latest
     return reading
-
-
-def wait(what: str, condition: Callable[[], bool], timeout: float) -> float:
-    """Poll until ``condition``; the seconds it took."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.5)
-    return time.monotonic() - started
 
 
 def run(stores: int, agents: int, steady: float) -> int:
@@ -219,7 +202,9 @@ def run(stores: int, agents: int, steady: float) -> int:
         before = plane.request_totals()
         bench.own.clear()
         with running_operator(plane.kubeconfig, Path(tmp) / "operator.log") as operator:
-            converge = wait("convergence", lambda: bench.converged(stores, agents), timeout=600)
+            converge = wait_for(
+                "convergence", lambda: bench.converged(stores, agents), timeout=600, interval=0.5
+            )
             # Trailing Events of the last reconciles still belong to the convergence.
             converged_at = settled(plane, bench)
             convergence = delta(before, converged_at, bench.own)
@@ -227,7 +212,7 @@ def run(stores: int, agents: int, steady: float) -> int:
             time.sleep(steady)
             steady_requests = delta(converged_at, plane.request_totals(), bench.own)
             rss = peak_rss_mb(operator.pid)
-    steady_writes = sum(n for kind, n in steady_requests.items() if kind.verb in WRITE_VERBS)
+    steady_writes = sum(n for kind, n in steady_requests.items() if kind.is_write)
     print(f"\n{stores} TaskStores x {agents} Deployments ({', '.join(BACKENDS)} in turn)")
     print(f"  converged in        {converge:.1f} s (target < {CONVERGE_TARGET_S:g} s)")
     print(f"  convergence         {by_verb(convergence)}")

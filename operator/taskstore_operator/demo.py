@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
@@ -25,6 +25,7 @@ from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION
 from taskstore_operator.envtest import BinariesError, ControlPlane, ControlPlaneError
 from taskstore_operator.envtest.binaries import REPO_ROOT, find_binaries
 from taskstore_operator.envtest.processes import running_operator
+from taskstore_operator.envtest.waiting import wait_for
 
 NAMESPACE: Final = "agents"
 CRD_FILE: Final = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
@@ -32,6 +33,8 @@ SAMPLES: Final = REPO_ROOT / "deploy" / "samples"
 SAMPLE_AGENT: Final = "planner"
 MANAGED_STORE: Final = "redis-tasks"
 STEPS: Final = 6
+# Seconds one step may take; generous, for a busy machine.
+STEP_TIMEOUT: Final = 90.0
 
 
 class DemoError(RuntimeError):
@@ -41,15 +44,6 @@ class DemoError(RuntimeError):
 def step(number: int, text: str) -> None:
     """Print the heading of one step."""
     print(f"[{number}/{STEPS}] {text}", flush=True)
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = 90.0) -> None:
-    """Poll ``condition`` until it holds, or fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise DemoError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def kubectl_json(plane: ControlPlane, *args: str) -> Any:
@@ -70,6 +64,7 @@ def mark_statefulset_ready(plane: ControlPlane, name: str) -> None:
     wait_for(
         f"statefulset/{name}",
         lambda: kubectl_json(plane, "get", "statefulset", name, "-n", NAMESPACE) is not None,
+        STEP_TIMEOUT,
     )
     status = {"replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "updatedReplicas": 1}
     patch = ["--subresource=status", "--type=merge", "-p", json.dumps({"status": status})]
@@ -133,7 +128,7 @@ def run(once: bool) -> None:
         with running_operator(plane.kubeconfig, log_path) as operator:
             try:
                 show_the_samples(plane, operator, once)
-            except DemoError as error:
+            except (DemoError, TimeoutError) as error:
                 tail = log_path.read_text(errors="replace")[-3000:]
                 raise DemoError(f"{error}\nthe end of the operator's log:\n{tail}") from None
 
@@ -154,7 +149,7 @@ def show_the_samples(plane: ControlPlane, operator: "subprocess.Popen[bytes]", o
             raise DemoError(f"the operator exited with code {operator.returncode}")
         return all_ready(plane)
 
-    wait_for("every TaskStore to be Ready", converged)
+    wait_for("every TaskStore to be Ready", converged, STEP_TIMEOUT)
     print(f"\n$ kubectl get taskstores -n {NAMESPACE} -o wide")
     table = plane.kubectl("get", "taskstores", "-n", NAMESPACE, "-o", "wide")
     print(checked(table, "kubectl get taskstores"))
@@ -191,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(once=args.once)
-    except (DemoError, BinariesError, ControlPlaneError) as error:
+    except (DemoError, TimeoutError, BinariesError, ControlPlaneError) as error:
         print(f"demo failed: {error}", file=sys.stderr)
         return 1
     print("stopped: operator, kube-controller-manager, kube-apiserver and etcd", flush=True)

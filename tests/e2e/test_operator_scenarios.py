@@ -26,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from taskstore_operator.envtest import ControlPlane
+from taskstore_operator.envtest.controlplane import RequestKind, requests_between
 from taskstore_operator.envtest.pytest_plugin import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -34,10 +35,6 @@ CRD_PATH = Path(__file__).parents[2] / "deploy" / "crds" / "taskstores.tealagent
 GROUP, VERSION, PLURAL = "tealagents.io", "v1alpha1", "taskstores"
 LABEL = "tealagents.io/taskstore"
 HASH = "tealagents.io/config-hash"
-WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
-# The API server renews its own identity lease every 10 s; nothing else here uses leases
-# (kopf runs standalone, without peering), so they are left out of the write counts.
-NOT_OURS = frozenset({"leases"})
 TIMEOUT = 30.0
 
 Manifest = dict[str, Any]
@@ -615,30 +612,11 @@ def test_metrics(k8s: Kube, operator: OperatorProcess, namespace: str) -> None:
 # -- restarts ----------------------------------------------------------------------------------
 
 
-def apiserver_writes(control_plane: ControlPlane) -> dict[tuple[str, str], float]:
-    """Write requests the API server has served, by verb and resource (apiserver_request_total)."""
-    status, body = control_plane.request("GET", "/metrics")
-    assert status == 200
-    totals: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            verb = sample.labels.get("verb", "")
-            resource = sample.labels.get("resource", "")
-            if sample.name == "apiserver_request_total" and verb in WRITE_VERBS:
-                if resource in NOT_OURS:
-                    continue
-                key = (verb, resource)
-                totals[key] = totals.get(key, 0.0) + sample.value
-    return totals
-
-
 def writes_between(
-    before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]
-) -> dict[tuple[str, str], float]:
-    """The writes made between two readings, only where there were some."""
-    return {
-        key: after[key] - before.get(key, 0.0) for key in after if after[key] != before.get(key)
-    }
+    before: dict[RequestKind, float], after: dict[RequestKind, float]
+) -> dict[RequestKind, float]:
+    """Write requests served between two readings of the API server's own counters."""
+    return {kind: n for kind, n in requests_between(before, after).items() if kind.is_write}
 
 
 def no_namespace_terminating(k8s: Kube) -> bool:
@@ -703,16 +681,16 @@ def test_killed_mid_way_converges_and_a_restart_writes_nothing(
     # Other tests' namespaces may still be going (the namespace controller deletes their
     # objects); measure once the API server is quiet.
     wait_until("other namespaces gone", lambda: no_namespace_terminating(k8s), timeout=120)
-    readings = [apiserver_writes(control_plane)]
+    readings = [control_plane.request_totals()]
 
     def settled() -> bool:
-        readings.append(apiserver_writes(control_plane))
-        return readings[-1] == readings[-2] and operator.idle()
+        readings.append(control_plane.request_totals())
+        return not writes_between(readings[-2], readings[-1]) and operator.idle()
 
     wait_until("no more writes", settled, timeout=60)
 
     operator.stop()
-    before = apiserver_writes(control_plane)
+    before = control_plane.request_totals()
     operator.start()
     listed = cast(Manifest, k8s.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL))
     stores = len(listed["items"])
@@ -724,7 +702,7 @@ def test_killed_mid_way_converges_and_a_restart_writes_nothing(
         ),
         timeout=TIMEOUT,
     )
-    after = apiserver_writes(control_plane)
+    after = control_plane.request_totals()
 
     assert writes_between(before, after) == {}
     assert operator.metrics().get("taskstore_operator_writes_total", 0) == 0

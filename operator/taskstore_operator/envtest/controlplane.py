@@ -88,12 +88,32 @@ def _die_with_parent() -> None:
 _METRIC_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
+# Verbs of requests that change something, as apiserver_request_total labels them:
+# a server-side apply is APPLY, not PATCH.
+WRITE_VERBS = frozenset({"APPLY", "POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION"})
+# Written by the API server itself: its identity lease heartbeat, Service IP allocation.
+SERVER_OWN_RESOURCES = frozenset({"leases", "ipaddresses"})
+
+
 class RequestKind(NamedTuple):
     """What a request did, as the API server's metrics label it."""
 
     verb: str
     resource: str
     subresource: str
+
+    @property
+    def is_write(self) -> bool:
+        """Whether requests of this kind change something."""
+        return self.verb in WRITE_VERBS
+
+
+def requests_between(
+    before: Mapping[RequestKind, float], after: Mapping[RequestKind, float]
+) -> dict[RequestKind, float]:
+    """Requests served between two readings of ``request_totals()``, less the server's own."""
+    served = {kind: count - before.get(kind, 0.0) for kind, count in after.items()}
+    return {k: n for k, n in served.items() if n > 0 and k.resource not in SERVER_OWN_RESOURCES}
 
 
 class ControlPlaneError(RuntimeError):

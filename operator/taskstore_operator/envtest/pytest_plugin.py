@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
@@ -22,6 +21,7 @@ from kubernetes.client import ApiClient
 
 from .binaries import Binaries, BinariesError, GoNotFoundError, Progress, find_binaries
 from .controlplane import ControlPlane, ControlPlaneError
+from .waiting import wait_for
 
 InstallCrd = Callable[[Mapping[str, Any]], None]
 
@@ -40,11 +40,10 @@ def unavailable(reason: str) -> NoReturn:
 
 def wait_until(what: str, condition: Callable[[], bool], *, timeout: float = 30.0) -> None:
     """Poll ``condition`` until it holds; fail the test naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.1)
+    try:
+        wait_for(what, condition, timeout)
+    except TimeoutError as error:
+        pytest.fail(str(error))
 
 
 def load_binaries(progress: Progress) -> Binaries:
