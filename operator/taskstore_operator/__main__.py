@@ -18,7 +18,7 @@ import kopf
 from prometheus_client import start_http_server
 
 # Importing the wiring registers the handlers with kopf's default registry.
-import taskstore_operator.handlers.wiring  # noqa: F401
+import taskstore_operator.kopf_wiring  # noqa: F401
 from taskstore_operator.kube.api import connect
 
 log = logging.getLogger("taskstore_operator")

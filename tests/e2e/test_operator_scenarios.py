@@ -446,6 +446,54 @@ def test_managed_redis_waits_for_a_ready_replica(k8s: Kube, namespace: str) -> N
     )
 
 
+def test_a_deleted_password_secret_is_replaced_in_one_reconcile(
+    k8s: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    k8s.create_deployment(namespace, "planner")
+    k8s.create_store(namespace, "tasks", MANAGED)
+    wait_until(
+        "the StatefulSet",
+        lambda: k8s.exists(k8s.apps.read_namespaced_stateful_set, "tasks-redis", namespace),
+        timeout=TIMEOUT,
+    )
+    k8s.set_redis_ready(namespace, "tasks")
+    wait_until("Ready=True", lambda: k8s.ready(namespace, "tasks"), timeout=TIMEOUT)
+    wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+    version = (k8s.store(namespace, "tasks") or {})["metadata"]["resourceVersion"]
+    before = k8s.config_hash(namespace, "planner")
+    old_uid = k8s.plain(k8s.core.read_namespaced_secret("tasks-redis-auth", namespace))["metadata"][
+        "uid"
+    ]
+
+    k8s.core.delete_namespaced_secret("tasks-redis-auth", namespace)
+
+    def recreated() -> bool:
+        try:
+            secret = k8s.plain(k8s.core.read_namespaced_secret("tasks-redis-auth", namespace))
+        except ApiException:
+            return False
+        return bool(secret["metadata"]["uid"] != old_uid)
+
+    wait_until("a new password Secret", recreated, timeout=TIMEOUT)
+    wait_until(
+        "a new config hash",
+        lambda: k8s.config_hash(namespace, "planner") != before,
+        timeout=TIMEOUT,
+    )
+    wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+    # One observation, one plan: the status did not change, so the TaskStore was not
+    # written at all (no Provisioning in between), and no Warning was raised.
+    store = k8s.store(namespace, "tasks") or {}
+    assert store["metadata"]["resourceVersion"] == version
+    assert k8s.ready(namespace, "tasks", "True", "Reconciled")
+    warnings = [
+        (event["reason"], event["message"])
+        for event in k8s.events(namespace)
+        if event["type"] == "Warning" and event["involvedObject"]["name"] == "tasks"
+    ]
+    assert warnings == []
+
+
 # -- changes -----------------------------------------------------------------------------------
 
 

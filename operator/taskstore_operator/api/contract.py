@@ -25,6 +25,8 @@ CONFIG_HASH_ANNOTATION: Final = f"{GROUP}/config-hash"
 SPEC_HASH_ANNOTATION: Final = f"{GROUP}/spec-hash"
 
 FIELD_MANAGER: Final = "taskstore-operator"
+# On TaskStores: the operator's own finalizer, added and removed by the operator itself.
+FINALIZER: Final = f"{GROUP}/finalizer"
 
 # Library entry points, as ``teal_taskstore`` publishes them.
 IN_MEMORY_MODULE: Final = "teal_taskstore.persistence.in_memory_persistence_manager"

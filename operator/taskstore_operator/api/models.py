@@ -620,3 +620,15 @@ class TaskStore(ApiModel):
 
     metadata: ObjectMeta
     spec: TaskStoreSpec = Field(default=TaskStoreSpec(), description="The desired task store.")
+
+    @property
+    def managed_redis(self) -> ManagedRedis | None:
+        """The managed Redis settings; None unless the store's backend is a managed Redis."""
+        redis = self.spec.redis
+        return redis.managed if self.spec.backend == Backend.REDIS and redis is not None else None
+
+    @property
+    def external_redis(self) -> ExternalRedis | None:
+        """The external Redis settings; None unless the store's backend is an external Redis."""
+        redis = self.spec.redis
+        return redis.external if self.spec.backend == Backend.REDIS and redis is not None else None

@@ -19,7 +19,7 @@ from kubernetes import config as kube_config
 from kubernetes.client import ApiClient
 
 from taskstore_operator.api.contract import FIELD_MANAGER, KIND, PLURAL
-from taskstore_operator.reconcile import Event, ObjectRef
+from taskstore_operator.plan.observed import Event, ObjectRef
 
 Manifest = dict[str, Any]
 

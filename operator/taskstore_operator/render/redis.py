@@ -84,10 +84,10 @@ def redis_host(store: TaskStore) -> str:
 
 def managed_redis(store: TaskStore) -> ManagedRedis:
     """The store's managed Redis settings; ValueError if it has none."""
-    redis = store.spec.redis
-    if redis is None or redis.managed is None:
+    managed = store.managed_redis
+    if managed is None:
         raise ValueError(f"TaskStore {store.metadata.name} has no managed Redis")
-    return redis.managed
+    return managed
 
 
 def selector_labels(store: TaskStore) -> dict[str, str]:

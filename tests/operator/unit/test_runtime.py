@@ -10,10 +10,10 @@ import pytest
 from support.polling import eventually
 from taskstore_operator import __main__ as main_module
 from taskstore_operator.__main__ import parse_args, report_unknown_namespaces, watched_namespaces
-from taskstore_operator.handlers import queue as queue_module
-from taskstore_operator.handlers.queue import Key, ReconcileQueue
-from taskstore_operator.handlers.seen import MAX_VERSIONS, SeenVersions
-from taskstore_operator.handlers.strays import StrayDeployments
+from taskstore_operator.runtime import queue as queue_module
+from taskstore_operator.runtime.queue import Key, ReconcileQueue
+from taskstore_operator.runtime.seen import MAX_VERSIONS, SeenVersions
+from taskstore_operator.runtime.strays import StrayDeployments
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,13 @@
 Only event handlers and one index are registered, never kopf's create/update/resume/delete
 handlers: those store progress and a last-handled configuration on the objects they
 watch, which would be drift on users' Deployments and writes on every TaskStore. The
-reconcile queue does the work (see :mod:`taskstore_operator.handlers.queue`).
+reconcile queue does the work (see :mod:`taskstore_operator.runtime.queue`).
 
 An event does not enqueue a store whose reconciles have already read or written the
-version of the object it carries (see :mod:`taskstore_operator.handlers.seen`): the echoes
+version of the object it carries (see :mod:`taskstore_operator.runtime.seen`): the echoes
 of the operator's own writes, and, at start, the listed objects that a reconcile has read
 already. The Deployment handler also keeps track of stray Deployments (see
-:mod:`taskstore_operator.handlers.strays`) before it enqueues, so the reconcile it starts
+:mod:`taskstore_operator.runtime.strays`) before it enqueues, so the reconcile it starts
 reads the Deployment of that event.
 """
 
@@ -20,12 +20,12 @@ from typing import Any, Final
 import kopf
 
 from taskstore_operator.api.contract import GROUP, KIND, PLURAL, VERSION
-from taskstore_operator.handlers.queue import Key, ReconcileQueue
-from taskstore_operator.handlers.reconciler import Reconciler
-from taskstore_operator.handlers.seen import SeenVersions
-from taskstore_operator.handlers.strays import StrayDeployments
 from taskstore_operator.kube import connect
-from taskstore_operator.reconcile import stores_named_by, stray_injection
+from taskstore_operator.plan.agents import stores_named_by, stray_injection
+from taskstore_operator.runtime.queue import Key, ReconcileQueue
+from taskstore_operator.runtime.reconciler import Reconciler
+from taskstore_operator.runtime.seen import SeenVersions
+from taskstore_operator.runtime.strays import StrayDeployments
 
 # kopf's own finalizer, for handlers that would need one (none do). It must differ from
 # the operator's finalizer: kopf removes its finalizer from any object that no handler needs

@@ -8,30 +8,34 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from taskstore_operator.api.contract import (
     CONFIG_HASH_ANNOTATION,
     CONTAINERS_ANNOTATION,
     FIELD_MANAGER,
+    FINALIZER,
     TASKSTORE_LABEL,
 )
 from taskstore_operator.api.models import ConditionStatus
 from taskstore_operator.api.validation import parse_taskstore
-from taskstore_operator.reconcile import (
-    FINALIZER,
+from taskstore_operator.plan.agents import (
+    carries_injection,
+    opt_in_selector,
+    stores_named_by,
+    stray_injection,
+)
+from taskstore_operator.plan.backend import managed_object_refs, password_fingerprint
+from taskstore_operator.plan.observed import (
     EventType,
     ObjectRef,
     Observed,
     PasswordSecret,
     Plan,
-    carries_injection,
-    managed_object_refs,
-    opt_in_selector,
-    plan_error_status,
-    plan_reconcile,
-    stores_named_by,
-    stray_injection,
+    parse,
 )
+from taskstore_operator.plan.reconcile import plan_reconcile
+from taskstore_operator.plan.status import plan_error_status
 from taskstore_operator.render.conditions import ConditionType, Reason
 
 Manifest = dict[str, Any]
@@ -60,6 +64,7 @@ BACKENDS = {
     "custom": CUSTOM,
 }
 SECRET = PasswordSecret(fingerprint="f1")
+NEW_PASSWORD = SecretStr("a-new-password-drawn-by-the-runtime")
 
 
 def store(
@@ -117,7 +122,13 @@ def deployment(
 
 
 def observed(manifest: Manifest | None, **fields: Any) -> Observed:
-    return Observed(manifest=manifest, namespace="agents", name="tasks", now=T0, **fields)
+    parsed = parse(manifest)
+    return Observed(manifest, namespace="agents", name="tasks", now=T0, parsed=parsed, **fields)
+
+
+def with_manifest(state: Observed, manifest: Manifest | None, **fields: Any) -> Observed:
+    """``state`` with another TaskStore manifest, parsed as the runtime would."""
+    return replace(state, manifest=manifest, parsed=parse(manifest), **fields)
 
 
 # -- a tiny model of the API server, enough to feed a plan's writes back in -------------------
@@ -171,7 +182,7 @@ def strip_deployment(live: Mapping[str, Any]) -> Manifest:
     return result
 
 
-def carry_out(state: Observed, plan: Plan, *, fingerprint: str = "f1") -> Observed:
+def carry_out(state: Observed, plan: Plan) -> Observed:
     """The observed state after the plan's writes (as far as the plan can see them)."""
     assert state.manifest is not None
     manifest = dict(copy.deepcopy(state.manifest))
@@ -183,8 +194,9 @@ def carry_out(state: Observed, plan: Plan, *, fingerprint: str = "f1") -> Observ
     for applied in plan.apply:
         managed[applied["kind"]] = applied
     password = state.password
-    if plan.create_password_secret is not None:
-        password = PasswordSecret(fingerprint=fingerprint)
+    for created in plan.create:
+        assert state.store is not None
+        password = password_fingerprint(state.store, created)
     by_name = {d["metadata"]["name"]: d for d in state.deployments}
     for body in plan.apply_deployments:
         by_name[body["metadata"]["name"]] = apply_deployment(
@@ -195,8 +207,10 @@ def carry_out(state: Observed, plan: Plan, *, fingerprint: str = "f1") -> Observ
     return replace(
         state,
         manifest=manifest,
+        parsed=parse(manifest),
         managed=managed,
         password=password,
+        new_password=None,
         deployments=list(by_name.values()),
         now=state.now + timedelta(seconds=1),
     )
@@ -319,9 +333,9 @@ def test_last_transition_time_stays_unless_the_status_flips() -> None:
     status = state.manifest["status"]
     before = condition(status, "Ready")["lastTransitionTime"]
 
-    same = plan_reconcile(replace(state, manifest=store(status=status, generation=2), now=T1))
+    same = plan_reconcile(with_manifest(state, store(status=status, generation=2), now=T1))
     flipped = plan_reconcile(
-        replace(state, manifest=store({"backend": "redis"}, status=status), now=T1)
+        with_manifest(state, store({"backend": "redis"}, status=status), now=T1)
     )
 
     assert condition(same, "Ready")["observedGeneration"] == 2
@@ -333,7 +347,7 @@ def test_last_transition_time_stays_unless_the_status_flips() -> None:
 def test_a_generation_change_rewrites_status_only() -> None:
     state = converge(ready_state(CUSTOM, deployment()))
     assert state.manifest is not None
-    bumped = replace(state, manifest=store(CUSTOM, status=state.manifest["status"], generation=5))
+    bumped = with_manifest(state, store(CUSTOM, status=state.manifest["status"], generation=5))
 
     plan = plan_reconcile(bumped)
 
@@ -345,14 +359,31 @@ def test_a_generation_change_rewrites_status_only() -> None:
 # -- the managed Redis -------------------------------------------------------------------------
 
 
-def test_managed_store_creates_the_password_secret_before_anything_else() -> None:
-    plan = plan_reconcile(observed(store(MANAGED), deployments=[deployment()]))
+def test_a_new_managed_store_is_planned_whole_in_one_pass() -> None:
+    state = observed(store(MANAGED), deployments=[deployment()], new_password=NEW_PASSWORD)
 
-    assert plan.create_password_secret is not None
-    assert plan.apply == []
+    plan = plan_reconcile(state)
+
+    [secret] = plan.create
+    assert (secret["kind"], secret["metadata"]["name"]) == ("Secret", "tasks-redis-auth")
+    assert [m["kind"] for m in plan.apply] == [
+        "ConfigMap",
+        "Service",
+        "NetworkPolicy",
+        "StatefulSet",
+    ]
     assert plan.apply_deployments == []
     assert condition(plan, "Ready")["reason"] == "Provisioning"
     assert [event.reason for event in plan.events] == ["PasswordCreated", "Provisioning"]
+    assert NEW_PASSWORD.get_secret_value() not in repr(plan)
+    # Carried out, the same plan leaves nothing to write: the fingerprint it used is the
+    # one the created Secret gives.
+    assert plan_reconcile(carry_out(state, plan)).writes == 0
+
+
+def test_a_managed_store_without_its_secret_needs_a_drawn_password() -> None:
+    with pytest.raises(ValueError, match="new password"):
+        plan_reconcile(observed(store(MANAGED)))
 
 
 def test_managed_objects_are_applied_and_agents_wait_for_a_ready_replica() -> None:
@@ -382,8 +413,8 @@ def test_managed_objects_are_applied_and_agents_wait_for_a_ready_replica() -> No
 def test_agents_keep_their_environment_while_the_redis_is_not_ready() -> None:
     state = converge(ready_state(MEMORY, deployment()))
     assert state.manifest is not None
-    switched = replace(
-        state, manifest=store(MANAGED, status=state.manifest["status"]), password=SECRET
+    switched = with_manifest(
+        state, store(MANAGED, status=state.manifest["status"]), password=SECRET
     )
     switched = replace(switched, redis_ready_replicas=0)
 
@@ -425,11 +456,22 @@ def test_a_recreated_password_rolls_the_redis_and_the_agents() -> None:
 
 def test_a_deleted_password_secret_is_created_again() -> None:
     state = converge(ready_state(MANAGED, deployment()))
+    before = state.deployments[0]["spec"]["template"]["metadata"]["annotations"]
 
-    plan = plan_reconcile(replace(state, password=None))
+    plan = plan_reconcile(replace(state, password=None, new_password=NEW_PASSWORD))
 
-    assert plan.create_password_secret is not None
-    assert plan.apply_deployments == []
+    assert [secret["metadata"]["name"] for secret in plan.create] == ["tasks-redis-auth"]
+    assert [m["kind"] for m in plan.apply] == ["StatefulSet"]
+    # In the same plan: the agents roll onto the new password, and the status, which
+    # does not change, is not written; no Warning.
+    [body] = plan.apply_deployments
+    after = body["spec"]["template"]["metadata"]["annotations"]
+    assert after[CONFIG_HASH_ANNOTATION] != before[CONFIG_HASH_ANNOTATION]
+    assert plan.status is None
+    assert [(event.type, event.reason) for event in plan.events] == [
+        (EventType.NORMAL, "PasswordCreated")
+    ]
+    assert plan_reconcile(carry_out(replace(state, password=None), plan)).writes == 0
 
 
 def test_leaving_the_managed_backend_deletes_the_owned_redis_objects() -> None:
@@ -447,7 +489,7 @@ def test_leaving_the_managed_backend_deletes_the_owned_redis_objects() -> None:
     assert state.manifest is not None
 
     plan = plan_reconcile(
-        replace(state, managed=managed, manifest=store(MEMORY, status=state.manifest["status"]))
+        with_manifest(state, store(MEMORY, status=state.manifest["status"]), managed=managed)
     )
 
     assert sorted(ref.kind for ref in plan.delete) == [
@@ -501,7 +543,7 @@ def test_a_backend_change_replaces_the_variables() -> None:
     state = converge(ready_state(EXTERNAL, deployment()))
     assert state.manifest is not None
 
-    after = converge(replace(state, manifest=store(MEMORY, status=state.manifest["status"])))
+    after = converge(with_manifest(state, store(MEMORY, status=state.manifest["status"])))
 
     assert set(env_of(after.deployments[0])) == {"TA_PERSISTENCE_MODULE", "TA_PERSISTENCE_CLASS"}
     assert env_of(after.deployments[0])["TA_PERSISTENCE_CLASS"] == "InMemoryPersistenceManager"
@@ -625,7 +667,7 @@ def test_an_invalid_spec_changes_nothing_and_names_the_field(spec: Manifest, fie
 
     assert plan.apply == plan.apply_deployments == plan.strip_deployments == []
     assert plan.delete == []
-    assert plan.create_password_secret is None
+    assert plan.create == []
     ready = condition(plan, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert field in ready["message"]
@@ -638,7 +680,7 @@ def test_an_invalid_spec_changes_nothing_and_names_the_field(spec: Manifest, fie
 def test_an_invalid_spec_keeps_what_agents_had() -> None:
     state = converge(ready_state(MEMORY, deployment()))
     assert state.manifest is not None
-    broken = replace(state, manifest=store({"backend": "redis"}, status=state.manifest["status"]))
+    broken = with_manifest(state, store({"backend": "redis"}, status=state.manifest["status"]))
 
     plan = plan_reconcile(broken)
 
@@ -682,7 +724,7 @@ def test_deletion_strips_the_agents_then_releases_the_finalizer(
     )
     claim = ObjectRef("v1", "PersistentVolumeClaim", "agents", "data-tasks-redis-0")
 
-    plan = plan_reconcile(replace(state, manifest=store(spec, deleting=True), claims=[claim]))
+    plan = plan_reconcile(with_manifest(state, store(spec, deleting=True), claims=[claim]))
 
     assert [body["metadata"]["name"] for body in plan.strip_deployments] == ["a", "b"]
     assert plan.remove_finalizer
@@ -698,7 +740,7 @@ def test_deletion_without_the_finalizer_is_none_of_our_business() -> None:
 
 def test_a_missing_store_strips_what_it_left_and_warns_labelled_deployments() -> None:
     state = converge(ready_state(MEMORY, deployment("a")))
-    orphan = replace(state, manifest=None, deployments=[*state.deployments, deployment("b")])
+    orphan = with_manifest(state, None, deployments=[*state.deployments, deployment("b")])
 
     plan = plan_reconcile(orphan)
 
