@@ -4,10 +4,13 @@ It watches every namespace unless ``--namespace`` (repeatable) or the environmen
 variable ``TASKSTORE_WATCH_NAMESPACES`` (a comma-separated list) names some. It logs in
 with in-cluster credentials, else the current kubeconfig (``KUBECONFIG``). It runs
 standalone, unless ``TASKSTORE_PEERING`` names a kopf peering object: then one of the
-replicas sharing it works and the others wait.
+replicas sharing it works and the others wait. The init container that copies the
+library into agent pods runs ``--library-image`` (else ``TASKSTORE_LIBRARY_IMAGE``, else
+the operator's own published image of this version, which holds the library).
 """
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import secrets
@@ -20,11 +23,15 @@ from prometheus_client import start_http_server
 # Importing the wiring registers the handlers with kopf's default registry.
 import taskstore_operator.kopf_wiring  # noqa: F401
 from taskstore_operator.kube.api import connect
+from taskstore_operator.plan.observed import Settings
 
 log = logging.getLogger("taskstore_operator")
 
 WATCH_NAMESPACES_ENV: Final = "TASKSTORE_WATCH_NAMESPACES"
 PEERING_ENV: Final = "TASKSTORE_PEERING"
+LIBRARY_IMAGE_ENV: Final = "TASKSTORE_LIBRARY_IMAGE"
+# Where the operator's image is published (the chart's image.repository default).
+IMAGE_REPOSITORY: Final = "ghcr.io/tealagents/taskstore-operator"
 # kopf pauses every peer when several share the highest priority, so each draws its own.
 MAX_PEER_PRIORITY: Final = 2**31 - 1
 DEFAULT_METRICS_PORT: Final = 8080
@@ -52,8 +59,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_HEALTH_PORT,
         help="port of the liveness probe GET /healthz (0: none)",
     )
+    parser.add_argument(
+        "--library-image",
+        default=os.environ.get(LIBRARY_IMAGE_ENV) or default_library_image(),
+        help=(
+            "image of the init container that copies the library into agent pods; "
+            f"default: ${LIBRARY_IMAGE_ENV}, else %(default)s"
+        ),
+    )
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
     return parser.parse_args(argv)
+
+
+def default_library_image() -> str:
+    """The operator's own published image of the installed version (it holds the library)."""
+    distribution = importlib.metadata.packages_distributions()["taskstore_operator"][0]
+    return f"{IMAGE_REPOSITORY}:{importlib.metadata.version(distribution)}"
 
 
 def watched_namespaces(flags: Sequence[str], environment: str | None) -> list[str]:
@@ -99,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
+        memo=kopf.Memo(settings=Settings(library_image=args.library_image)),
     )
 
 

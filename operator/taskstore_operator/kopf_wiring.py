@@ -48,7 +48,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
 async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     """Configure kopf and start the reconcile queue."""
     configure(settings)
-    reconciler = Reconciler(connect())
+    reconciler = Reconciler(connect(), memo.settings)
     strays = StrayDeployments()
 
     async def reconcile(key: Key) -> None:

@@ -414,10 +414,18 @@ class CustomBackend(ApiModel):
         max_length=1024,
         pattern=MODULE_PATTERN,
         description=(
-            "Module holding the class, as in TA_PERSISTENCE_MODULE: a dotted module path "
-            "(my_company.stores) or the path of a .py file in the agent image (/app/my_store.py)."
+            "Module holding the class, as in TA_PERSISTENCE_MODULE: the path of a .py file in "
+            "the agent image (/app/my_store.py), which the Teal Agents framework loads, or a "
+            "dotted module path (my_company.stores), which only agents using teal_taskstore's "
+            "own PersistenceFactory can load (the status says so)."
         ),
     )
+
+    @property
+    def is_file_path(self) -> bool:
+        """Whether ``module`` is a ``.py`` file path, the only form the framework loads."""
+        return self.module.endswith(".py")
+
     class_name: str = Field(
         min_length=1,
         max_length=256,

@@ -12,28 +12,32 @@ the operator would set.
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from taskstore_operator.api.contract import (
     API_VERSION,
     CONFIG_HASH_ANNOTATION,
     CONTAINERS_ANNOTATION,
+    ENV_OVERRIDE_STORES,
     FIELD_MANAGER,
     KIND,
     TASKSTORE_LABEL,
 )
 from taskstore_operator.api.models import MAX_NAME_LENGTH, TaskStore
-from taskstore_operator.plan.observed import Event, EventType, ObjectRef, Observed, Plan
+from taskstore_operator.plan.observed import Event, EventType, ObjectRef, Observed, Plan, Settings
 from taskstore_operator.render.agent_env import (
     EnvVar,
     agent_env,
     config_hash,
     containers_of,
+    injects_library,
     render_agent_deployment_patch,
     render_agent_removal_patch,
 )
+from teal_taskstore.framework import LIBRARY_MOUNT_PATH, LIBRARY_VOLUME
 
-_CONTAINERS_FIELDS: Final = ("f:spec", "f:template", "f:spec", "f:containers")
+_POD_FIELDS: Final = ("f:spec", "f:template", "f:spec")
 
 
 class ContainerSelection(NamedTuple):
@@ -50,6 +54,15 @@ class EnvConflict(NamedTuple):
 
     container: str
     variable: str
+
+
+class OwnedLibrary(NamedTuple):
+    """The parts of the injected library the operator's field manager owns."""
+
+    volumes: frozenset[str] = frozenset()
+    init_containers: frozenset[str] = frozenset()
+    # Mount paths, by container.
+    mounts: Mapping[str, frozenset[str]] = MappingProxyType({})
 
 
 @dataclass
@@ -163,22 +176,44 @@ def owned_env_names(
 ) -> dict[str, frozenset[str]]:
     """Per container, the env variable names ``field_manager`` owns, read from managedFields."""
     owned: dict[str, set[str]] = {}
-    for entry in deployment.get("metadata", {}).get("managedFields") or []:
-        if entry.get("manager") != field_manager:
-            continue
-        containers: Mapping[str, Any] = entry.get("fieldsV1") or {}
-        for step in _CONTAINERS_FIELDS:
-            containers = containers.get(step) or {}
-        for container_key, container_fields in containers.items():
-            container = _list_key_name(container_key)
-            if container is None:
-                continue
-            names = owned.setdefault(container, set())
-            for env_key in (container_fields or {}).get("f:env") or {}:
-                variable = _list_key_name(env_key)
-                if variable is not None:
-                    names.add(variable)
+    for pod in _owned_pod_fields(deployment, field_manager):
+        for container, fields in _keyed(pod.get("f:containers"), "name"):
+            owned.setdefault(container, set()).update(
+                name for name, _ in _keyed(fields.get("f:env"), "name")
+            )
     return {container: frozenset(names) for container, names in owned.items()}
+
+
+def owned_library(
+    deployment: Mapping[str, Any], field_manager: str = FIELD_MANAGER
+) -> OwnedLibrary:
+    """The library volume, init container and mounts ``field_manager`` owns (managedFields)."""
+    volumes: set[str] = set()
+    init_containers: set[str] = set()
+    mounts: dict[str, set[str]] = {}
+    for pod in _owned_pod_fields(deployment, field_manager):
+        volumes.update(name for name, _ in _keyed(pod.get("f:volumes"), "name"))
+        init_containers.update(name for name, _ in _keyed(pod.get("f:initContainers"), "name"))
+        for container, fields in _keyed(pod.get("f:containers"), "name"):
+            paths = {path for path, _ in _keyed(fields.get("f:volumeMounts"), "mountPath")}
+            if paths:
+                mounts.setdefault(container, set()).update(paths)
+    return OwnedLibrary(
+        frozenset(volumes),
+        frozenset(init_containers),
+        {container: frozenset(paths) for container, paths in mounts.items()},
+    )
+
+
+def wanted_library(containers: Sequence[str], library_image: str | None) -> OwnedLibrary:
+    """What the operator owns of the library once the Deployment is configured."""
+    if library_image is None or not containers:
+        return OwnedLibrary()
+    return OwnedLibrary(
+        frozenset({LIBRARY_VOLUME}),
+        frozenset({LIBRARY_VOLUME}),
+        dict.fromkeys(containers, frozenset({LIBRARY_MOUNT_PATH})),
+    )
 
 
 def env_conflicts(
@@ -191,18 +226,55 @@ def env_conflicts(
     ``owned`` is :func:`owned_env_names` of the same Deployment. Any result makes the
     Deployment a conflict: it is reported on the TaskStore's status, not overwritten
     (an unforced apply would fail on a different value, and on an equal one would share
-    ownership, so that removal would leave the variable in place).
+    ownership, so that removal would leave the variable in place). An entry of the
+    framework's ``TA_ENV_STORE`` / ``TA_ENV_GLOBAL_STORE`` (JSON objects the framework
+    copies over the environment at start) with an injected name is one too, reported as
+    ``TA_ENV_STORE.<name>``.
     """
     injected = {variable["name"] for variable in env}
     selected = set(select_containers(deployment).names)
-    return [
-        EnvConflict(container["name"], variable["name"])
-        for container in containers_of(deployment)
-        if container["name"] in selected
-        for variable in container.get("env") or []
-        if variable["name"] in injected
-        and variable["name"] not in owned.get(container["name"], frozenset())
+    conflicts = []
+    for container in containers_of(deployment):
+        if container["name"] not in selected:
+            continue
+        mine = owned.get(container["name"], frozenset())
+        for variable in container.get("env") or []:
+            name = variable["name"]
+            if name in injected and name not in mine:
+                conflicts.append(EnvConflict(container["name"], name))
+            if name in ENV_OVERRIDE_STORES:
+                conflicts.extend(
+                    EnvConflict(container["name"], f"{name}.{overridden}")
+                    for overridden in _json_object_keys(variable.get("value"))
+                    if overridden in injected
+                )
+    return conflicts
+
+
+def library_conflicts(
+    deployment: Mapping[str, Any], wanted: OwnedLibrary, owned: OwnedLibrary
+) -> list[str]:
+    """The library's volume, init container or mounts, set by hand where we would put ours."""
+    template_spec = deployment.get("spec", {}).get("template", {}).get("spec", {})
+    conflicts = [
+        f"volume {volume['name']}"
+        for volume in template_spec.get("volumes") or []
+        if volume.get("name") in wanted.volumes - owned.volumes
     ]
+    conflicts += [
+        f"init container {container['name']}"
+        for container in template_spec.get("initContainers") or []
+        if container.get("name") in wanted.init_containers - owned.init_containers
+    ]
+    for container in containers_of(deployment):
+        paths = wanted.mounts.get(container["name"], frozenset())
+        mine = owned.mounts.get(container["name"], frozenset())
+        conflicts += [
+            f"{container['name']}: mount {mount['mountPath']}"
+            for mount in container.get("volumeMounts") or []
+            if mount.get("mountPath") in paths - mine
+        ]
+    return conflicts
 
 
 def configured(
@@ -211,17 +283,23 @@ def configured(
     env: Sequence[EnvVar],
     desired_hash: str,
     owned: Mapping[str, frozenset[str]],
+    library: OwnedLibrary,
+    wanted_lib: OwnedLibrary,
 ) -> bool:
     """Whether the Deployment already carries exactly what the operator would apply.
 
-    The config hash covers the env values, and a value someone else changed would move
-    its ownership away from the operator, so the label, the hash and the owned names
-    decide without comparing values (which the server may have defaulted).
+    The config hash covers the env values and the library image, and a value someone
+    else changed would move its ownership away from the operator, so the label, the hash
+    and the owned names decide without comparing values (which the server may have
+    defaulted). ``library`` is what :func:`owned_library` read, ``wanted_lib`` what
+    :func:`wanted_library` asks for.
     """
     template = deployment.get("spec", {}).get("template", {}).get("metadata") or {}
     if (template.get("labels") or {}).get(TASKSTORE_LABEL) != store_name:
         return False
     if (template.get("annotations") or {}).get(CONFIG_HASH_ANNOTATION) != desired_hash:
+        return False
+    if library != wanted_lib:
         return False
     names = frozenset(variable["name"] for variable in env)
     wanted = dict.fromkeys(select_containers(deployment).names, names)
@@ -235,6 +313,7 @@ def plan_agents(
     plan: Plan,
     observed: Observed,
     store: TaskStore,
+    settings: Settings,
     fingerprint: str | None,
     available: bool,
 ) -> AgentsOutcome:
@@ -245,7 +324,8 @@ def plan_agents(
     """
     name = store.metadata.name
     env = agent_env(store)
-    desired_hash = config_hash(env, fingerprint)
+    library_image = settings.library_image if injects_library(store) else None
+    desired_hash = config_hash(env, fingerprint, library_image)
     outcome = AgentsOutcome()
     for deployment in sorted(observed.deployments, key=lambda d: str(d["metadata"]["name"])):
         deployment_name = str(deployment["metadata"]["name"])
@@ -255,7 +335,10 @@ def plan_agents(
                 plan.strip_deployments.append(render_agent_removal_patch(deployment))
             continue
         owned = owned_env_names(deployment) if carries else {}
-        if env_conflicts(deployment, env, owned):
+        library = owned_library(deployment) if carries else OwnedLibrary()
+        containers = select_containers(deployment).names
+        wanted = wanted_library(containers, library_image)
+        if env_conflicts(deployment, env, owned) or library_conflicts(deployment, wanted, library):
             outcome.conflicts.append(deployment_name)
             if carries:
                 outcome.names.append(deployment_name)
@@ -264,10 +347,11 @@ def plan_agents(
             if carries:
                 outcome.names.append(deployment_name)
             continue
-        if not configured(deployment, name, env, desired_hash, owned):
-            containers = select_containers(deployment).names
+        if not configured(deployment, name, env, desired_hash, owned, library, wanted):
             plan.apply_deployments.append(
-                render_agent_deployment_patch(deployment, store, containers, env, desired_hash)
+                render_agent_deployment_patch(
+                    deployment, store, containers, env, desired_hash, library_image
+                )
             )
         outcome.names.append(deployment_name)
     return outcome
@@ -296,9 +380,37 @@ def warn_opted_in(plan: Plan, observed: Observed) -> None:
     )
 
 
-def _list_key_name(key: str) -> str | None:
-    """The ``name`` of a managedFields list-map key such as ``k:{"name":"app"}``."""
-    if not key.startswith("k:"):
-        return None
-    name = json.loads(key[2:]).get("name")
-    return name if isinstance(name, str) else None
+def _owned_pod_fields(deployment: Mapping[str, Any], field_manager: str) -> list[Mapping[str, Any]]:
+    """The pod template spec's fields (``fieldsV1``) of each managedFields entry of a manager."""
+    pods = []
+    for entry in deployment.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") != field_manager:
+            continue
+        fields: Mapping[str, Any] = entry.get("fieldsV1") or {}
+        for step in _POD_FIELDS:
+            fields = fields.get(step) or {}
+        pods.append(fields)
+    return pods
+
+
+def _keyed(fields: Mapping[str, Any] | None, key: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """The items of a managedFields list map (``k:{"name":"app"}``) by their ``key`` field."""
+    items = []
+    for item_key, item_fields in (fields or {}).items():
+        if not item_key.startswith("k:"):
+            continue
+        value = json.loads(item_key[2:]).get(key)
+        if isinstance(value, str):
+            items.append((value, item_fields or {}))
+    return items
+
+
+def _json_object_keys(value: Any) -> list[str]:
+    """The keys of a JSON object literal; none for anything else (the framework ignores it)."""
+    if not isinstance(value, str):
+        return []
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return []
+    return [str(key) for key in parsed] if isinstance(parsed, dict) else []

@@ -51,6 +51,14 @@ class Event(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Settings:
+    """The operator's settings that shape what it plans (flags and environment)."""
+
+    # The image of the init container that copies the library into agent pods.
+    library_image: str
+
+
+@dataclass(frozen=True)
 class PasswordSecret:
     """What the operator may know of a password Secret: that it exists, and a fingerprint."""
 

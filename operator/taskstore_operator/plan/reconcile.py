@@ -16,11 +16,11 @@ from taskstore_operator.api.contract import FINALIZER
 from taskstore_operator.api.validation import InvalidSpecError
 from taskstore_operator.plan.agents import plan_agents, strip_injected, warn_opted_in
 from taskstore_operator.plan.backend import claims_to_delete, plan_backend
-from taskstore_operator.plan.observed import Observed, Plan
+from taskstore_operator.plan.observed import Observed, Plan, Settings
 from taskstore_operator.plan.status import plan_invalid_status, plan_status
 
 
-def plan_reconcile(observed: Observed) -> Plan:
+def plan_reconcile(observed: Observed, settings: Settings) -> Plan:
     """The writes that bring the cluster to what the TaskStore asks for (see module doc)."""
     manifest = observed.manifest
     if manifest is None:
@@ -46,6 +46,8 @@ def plan_reconcile(observed: Observed) -> Plan:
     if store is None:
         raise ValueError("Observed.parsed must be parse(Observed.manifest)")
     availability = plan_backend(plan, observed, store)
-    agents = plan_agents(plan, observed, store, availability.fingerprint, availability.ready)
+    agents = plan_agents(
+        plan, observed, store, settings, availability.fingerprint, availability.ready
+    )
     plan_status(plan, observed, manifest, store, availability, agents)
     return plan

@@ -8,7 +8,7 @@ Status is written whole, and only when it differs from what was read; conditions
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -28,6 +28,12 @@ from taskstore_operator.render.conditions import (
 from taskstore_operator.render.redis import redis_secret_name
 
 TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
+# A dotted spec.custom.module is kept for agents using our factory; the framework cannot.
+DOTTED_MODULE_NOTE: Final = (
+    "spec.custom.module is a dotted module path: only agents that build their store with "
+    "teal_taskstore's PersistenceFactory can load it; the Teal Agents framework loads only "
+    "the path of a .py file"
+)
 
 
 def plan_status(
@@ -63,6 +69,9 @@ def plan_status(
     else:
         agents_status, agents_reason = TRUE, Reason.INJECTED
         agents_message = f"{len(agents.names)} Deployment(s) configured"
+        custom = store.spec.custom
+        if custom is not None and not custom.is_file_path:
+            agents_message += f"; {DOTTED_MODULE_NOTE}"
     conditions = set_condition(
         conditions,
         ConditionType.AGENTS_CONFIGURED,

@@ -20,7 +20,7 @@ Every write to a Deployment is a server-side apply under the field manager
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from taskstore_operator.api.contract import (
     CONFIG_HASH_ANNOTATION,
@@ -34,19 +34,26 @@ from taskstore_operator.api.contract import (
     ENV_REDIS_SSL,
     ENV_REDIS_TTL,
     ENV_REDIS_USERNAME,
-    IN_MEMORY_CLASS,
-    IN_MEMORY_MODULE,
-    REDIS_CLASS,
-    REDIS_MODULE,
     REDIS_PORT,
     TASKSTORE_LABEL,
 )
 from taskstore_operator.api.models import Backend, PasswordSecretRef, RedisSpec, TaskStore
+from taskstore_operator.render.agent_library import (
+    render_library_init_container,
+    render_library_mount,
+    render_library_volume,
+)
 from taskstore_operator.render.hashing import stable_hash
 from taskstore_operator.render.redis import redis_host, redis_secret_name
+from teal_taskstore.framework import ENTRY_FILE_PATH, IN_MEMORY_CLASS, REDIS_CLASS
 
 EnvVar = dict[str, Any]
 Manifest = dict[str, Any]
+
+# TA_REDIS_TTL for ttlSeconds 0 ("never expire"): the framework's own Redis components
+# read the same variable and pass it to SETEX / ex=, which refuse 0. 2**31 - 1 seconds
+# (68 years) is accepted by every reader and never expires in practice.
+NEVER_EXPIRE_TTL_SECONDS: Final = 2**31 - 1
 
 
 def password_secret_ref(store: TaskStore) -> PasswordSecretRef | None:
@@ -74,7 +81,7 @@ def agent_env(store: TaskStore) -> list[EnvVar]:
     spec = store.spec
     if spec.backend == Backend.MEMORY:
         return [
-            _literal(ENV_PERSISTENCE_MODULE, IN_MEMORY_MODULE),
+            _literal(ENV_PERSISTENCE_MODULE, ENTRY_FILE_PATH),
             _literal(ENV_PERSISTENCE_CLASS, IN_MEMORY_CLASS),
         ]
     if spec.backend == Backend.REDIS and spec.redis is not None:
@@ -89,14 +96,26 @@ def agent_env(store: TaskStore) -> list[EnvVar]:
     raise ValueError(f"TaskStore {store.metadata.name}: backend {spec.backend} has no settings")
 
 
-def config_hash(env: Sequence[EnvVar], secret_fingerprint: str | None) -> str:
-    """The pod template's ``tealagents.io/config-hash``: of the env and the password's fingerprint.
+def injects_library(store: TaskStore) -> bool:
+    """Whether agents of the store get the library (memory and redis; custom brings its own)."""
+    return store.spec.backend in (Backend.MEMORY, Backend.REDIS)
+
+
+def config_hash(
+    env: Sequence[EnvVar], secret_fingerprint: str | None, library_image: str | None = None
+) -> str:
+    """The pod template's ``tealagents.io/config-hash``: of the env, password and library image.
 
     ``secret_fingerprint`` comes from :func:`taskstore_operator.render.hashing.secret_fingerprint`
     (None without a password), so a rotated password rolls the agents while the hash
-    reveals nothing about it.
+    reveals nothing about it. ``library_image`` (None when no library is injected) is in
+    it so that the operator notices a new image and re-applies: the init container's
+    image is part of the pod template, so the agents roll with it.
     """
-    return stable_hash({"env": list(env), "passwordFingerprint": secret_fingerprint})
+    recipe: dict[str, Any] = {"env": list(env), "passwordFingerprint": secret_fingerprint}
+    if library_image is not None:
+        recipe["libraryImage"] = library_image
+    return stable_hash(recipe)
 
 
 def render_agent_deployment_patch(
@@ -105,8 +124,14 @@ def render_agent_deployment_patch(
     containers: Sequence[str],
     env: Sequence[EnvVar],
     config_hash: str,
+    library_image: str | None = None,
 ) -> Manifest:
-    """The server-side-apply body that gives ``containers`` the environment (see module doc)."""
+    """The server-side-apply body that gives ``containers`` the environment (see module doc).
+
+    With ``library_image``, the body also carries the library's volume, init container and
+    read-only mounts (see :mod:`taskstore_operator.render.agent_library`), unless no
+    container is selected: then nothing would read it.
+    """
     template: Manifest = {
         "metadata": {
             "labels": {TASKSTORE_LABEL: store.metadata.name},
@@ -114,9 +139,18 @@ def render_agent_deployment_patch(
         }
     }
     if containers:
-        template["spec"] = {
-            "containers": [{"name": name, "env": copy.deepcopy(list(env))} for name in containers]
-        }
+        selected: list[Manifest] = [
+            {"name": name, "env": copy.deepcopy(list(env))} for name in containers
+        ]
+        template["spec"] = {"containers": selected}
+        if library_image is not None:
+            for container in selected:
+                container["volumeMounts"] = [render_library_mount()]
+            template["spec"] = {
+                "volumes": [render_library_volume()],
+                "initContainers": [render_library_init_container(library_image)],
+                "containers": selected,
+            }
     return {**render_agent_removal_patch(deployment), "spec": {"template": template}}
 
 
@@ -144,12 +178,12 @@ def _redis_env(store: TaskStore, redis: RedisSpec) -> list[EnvVar]:
     host, port = _redis_address(store, redis)
     external = redis.external
     env = [
-        _literal(ENV_PERSISTENCE_MODULE, REDIS_MODULE),
+        _literal(ENV_PERSISTENCE_MODULE, ENTRY_FILE_PATH),
         _literal(ENV_PERSISTENCE_CLASS, REDIS_CLASS),
         _literal(ENV_REDIS_HOST, host),
         _literal(ENV_REDIS_PORT, str(port)),
         _literal(ENV_REDIS_DB, str(external.db if external is not None else 0)),
-        _literal(ENV_REDIS_TTL, str(store.spec.ttl_seconds)),
+        _literal(ENV_REDIS_TTL, str(store.spec.ttl_seconds or NEVER_EXPIRE_TTL_SECONDS)),
         _literal(ENV_REDIS_SSL, "true" if external is not None and external.tls else "false"),
     ]
     secret = password_secret_ref(store)

@@ -31,6 +31,7 @@ from taskstore_operator.plan.observed import (
     Observed,
     PasswordSecret,
     Plan,
+    Settings,
     parse,
     ref_of,
     store_ref,
@@ -51,8 +52,9 @@ ONCE_PER_PROCESS_REASONS: Final = frozenset({"TaskStoreNotFound"})
 class Reconciler:
     """Reconciles TaskStores through :class:`Kube` (synchronous: run it in a thread)."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, settings: Settings) -> None:
         self._kube = kube
+        self._settings = settings
         self._warned: set[tuple[str, str]] = set()
         self.seen = SeenVersions()
 
@@ -63,7 +65,7 @@ class Reconciler:
         label no longer names it.
         """
         observed = self.observe(namespace, name, strays)
-        plan = plan_reconcile(observed)
+        plan = plan_reconcile(observed, self._settings)
         if plan.writes:
             try:
                 self.execute(observed, plan)

@@ -102,3 +102,78 @@ def test_the_removal_patch_names_the_object_and_owns_nothing(
         "kind": "Deployment",
         "metadata": {"name": "planner", "namespace": "agents"},
     }
+
+
+# -- the library (memory and redis) ------------------------------------------------------------
+
+LIBRARY_IMAGE = "registry.example/teal-taskstore:1"
+
+
+def test_the_library_comes_with_the_environment(
+    make_deployment: DeploymentFactory, make_store: StoreFactory
+) -> None:
+    deployment = make_deployment(init_containers=[{"name": "migrate", "image": "m"}])
+    containers = select_containers(deployment).names
+    patch = render_agent_deployment_patch(
+        deployment, make_store(), containers, ENV, "h", LIBRARY_IMAGE
+    )
+
+    pod = patch["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "teal-taskstore-library", "emptyDir": {"sizeLimit": "64Mi"}}]
+    [init] = pod["initContainers"]
+    assert init["name"] == "teal-taskstore-library"
+    assert init["image"] == LIBRARY_IMAGE
+    assert init["command"] == [
+        "python",
+        "-m",
+        "teal_taskstore",
+        "copy-library",
+        "/opt/teal-taskstore",
+    ]
+    assert init["volumeMounts"] == [
+        {"name": "teal-taskstore-library", "mountPath": "/opt/teal-taskstore"}
+    ]
+    assert init["resources"]["requests"] and init["resources"]["limits"]
+    for container in pod["containers"]:
+        assert container["volumeMounts"] == [
+            {"name": "teal-taskstore-library", "mountPath": "/opt/teal-taskstore", "readOnly": True}
+        ]
+        assert container["env"] == ENV
+    # The pod's own init containers get nothing.
+    assert [c["name"] for c in pod["initContainers"]] == ["teal-taskstore-library"]
+
+
+def test_the_init_container_passes_the_restricted_pod_security_standard(
+    make_deployment: DeploymentFactory, make_store: StoreFactory
+) -> None:
+    patch = patch_with_library(make_deployment(), make_store())
+    [init] = patch["spec"]["template"]["spec"]["initContainers"]
+    context = init["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "add" not in context["capabilities"]
+    assert not context.get("privileged")
+
+
+def test_no_selected_container_gets_no_library(
+    make_deployment: DeploymentFactory, make_store: StoreFactory
+) -> None:
+    deployment = make_deployment(annotations={"tealagents.io/containers": "missing"})
+    assert "spec" not in patch_with_library(deployment, make_store())["spec"]["template"]
+
+
+def test_patches_do_not_share_library_objects(
+    make_deployment: DeploymentFactory, make_store: StoreFactory
+) -> None:
+    first = patch_with_library(make_deployment(), make_store())
+    second = patch_with_library(make_deployment(), make_store())
+    first["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]["x"] = 1
+    assert "x" not in second["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]
+
+
+def patch_with_library(deployment: Manifest, store: TaskStore) -> Manifest:
+    containers = select_containers(deployment).names
+    return render_agent_deployment_patch(deployment, store, containers, ENV, "h", LIBRARY_IMAGE)

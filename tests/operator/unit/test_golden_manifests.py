@@ -20,6 +20,7 @@ from taskstore_operator.plan.backend import password_fingerprint
 from taskstore_operator.render.agent_env import (
     agent_env,
     config_hash,
+    injects_library,
     password_secret_ref,
     render_agent_deployment_patch,
 )
@@ -39,6 +40,7 @@ HEADER = (
 )
 # Fixed stand-ins for what the reconciler reads from the cluster.
 PASSWORD = SecretStr("golden-password-not-a-secret")
+LIBRARY_IMAGE = "ghcr.io/tealagents/taskstore-operator:0.1.0"
 SECRET_UID = "0b6a3d0e-1f7c-4e9a-8a51-6c2d9e0f1a22"
 
 
@@ -80,8 +82,14 @@ def render_case(case: str) -> dict[str, str]:
     env = agent_env(store)
     deployment = load(case, "deployment.yaml")
     containers = select_containers(deployment).names
+    library_image = LIBRARY_IMAGE if injects_library(store) else None
     patch = render_agent_deployment_patch(
-        deployment, store, containers, env, config_hash(env, fingerprint)
+        deployment,
+        store,
+        containers,
+        env,
+        config_hash(env, fingerprint, library_image),
+        library_image,
     )
     outputs = {"agent-patch.yaml": dump(patch)}
     if store.managed_redis is not None:

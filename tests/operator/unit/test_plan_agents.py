@@ -9,9 +9,13 @@ import pytest
 from taskstore_operator.plan.agents import (
     ContainerSelection,
     EnvConflict,
+    OwnedLibrary,
     env_conflicts,
+    library_conflicts,
     owned_env_names,
+    owned_library,
     select_containers,
+    wanted_library,
 )
 
 Manifest = dict[str, Any]
@@ -189,3 +193,100 @@ def test_conflicts_with_owned_fields_read_from_the_deployment(
     assert env_conflicts(deployment, ENV, owned_env_names(deployment)) == [
         EnvConflict("sidecar", "TA_PERSISTENCE_MODULE")
     ]
+
+
+# -- the framework's override stores and the library's names ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "conflicts"),
+    [
+        pytest.param(
+            "TA_ENV_STORE",
+            '{"TA_PERSISTENCE_CLASS": "Mine", "OTHER": "x"}',
+            [EnvConflict("agent", "TA_ENV_STORE.TA_PERSISTENCE_CLASS")],
+            id="env-store-overrides-an-injected-name",
+        ),
+        pytest.param(
+            "TA_ENV_GLOBAL_STORE",
+            '{"TA_PERSISTENCE_MODULE": "/x.py"}',
+            [EnvConflict("agent", "TA_ENV_GLOBAL_STORE.TA_PERSISTENCE_MODULE")],
+            id="global-store-overrides-an-injected-name",
+        ),
+        pytest.param("TA_ENV_STORE", '{"OTHER": "x"}', [], id="other-names"),
+        pytest.param("TA_ENV_STORE", "not json", [], id="not-json"),
+        pytest.param("TA_ENV_STORE", '["TA_PERSISTENCE_CLASS"]', [], id="not-an-object"),
+        pytest.param("UNRELATED", '{"TA_PERSISTENCE_CLASS": "x"}', [], id="another-variable"),
+    ],
+)
+def test_framework_override_stores_that_set_an_injected_name_conflict(
+    make_deployment: DeploymentFactory, variable: str, value: str, conflicts: list[EnvConflict]
+) -> None:
+    deployment = make_deployment(
+        containers=[{"name": "agent", "image": "a", "env": [{"name": variable, "value": value}]}]
+    )
+    assert env_conflicts(deployment, ENV, {}) == conflicts
+
+
+def library_fields(manager: str, containers: list[str]) -> Manifest:
+    """A managedFields entry owning the library's volume, init container and mounts."""
+
+    def key(**fields: str) -> str:
+        return "k:" + json.dumps(fields, separators=(",", ":"))
+
+    pod = {
+        "f:volumes": {key(name="teal-taskstore-library"): {}},
+        "f:initContainers": {key(name="teal-taskstore-library"): {}},
+        "f:containers": {
+            key(name=c): {"f:volumeMounts": {key(mountPath="/opt/teal-taskstore"): {}}}
+            for c in containers
+        },
+    }
+    return {
+        "manager": manager,
+        "operation": "Apply",
+        "fieldsV1": {"f:spec": {"f:template": {"f:spec": pod}}},
+    }
+
+
+def test_owned_library_reads_our_volume_init_container_and_mounts(
+    make_deployment: DeploymentFactory,
+) -> None:
+    deployment = make_deployment(
+        managed_fields=[
+            library_fields("taskstore-operator", ["agent"]),
+            library_fields("kubectl", ["sidecar"]),
+        ]
+    )
+    assert owned_library(deployment) == OwnedLibrary(
+        frozenset({"teal-taskstore-library"}),
+        frozenset({"teal-taskstore-library"}),
+        {"agent": frozenset({"/opt/teal-taskstore"})},
+    )
+    assert owned_library(make_deployment()) == OwnedLibrary()
+    assert wanted_library(("agent",), "image:1") == owned_library(deployment)
+    assert wanted_library(("agent",), None) == OwnedLibrary()
+    assert wanted_library((), "image:1") == OwnedLibrary()
+
+
+def test_the_library_names_set_by_hand_are_conflicts(make_deployment: DeploymentFactory) -> None:
+    deployment = make_deployment(
+        containers=[
+            {
+                "name": "agent",
+                "image": "a",
+                "volumeMounts": [{"name": "mine", "mountPath": "/opt/teal-taskstore"}],
+            }
+        ],
+        init_containers=[{"name": "teal-taskstore-library", "image": "mine"}],
+    )
+    deployment["spec"]["template"]["spec"]["volumes"] = [{"name": "teal-taskstore-library"}]
+    wanted = wanted_library(("agent",), "image:1")
+
+    assert library_conflicts(deployment, wanted, OwnedLibrary()) == [
+        "volume teal-taskstore-library",
+        "init container teal-taskstore-library",
+        "agent: mount /opt/teal-taskstore",
+    ]
+    assert library_conflicts(deployment, wanted, wanted) == []
+    assert library_conflicts(deployment, OwnedLibrary(), OwnedLibrary()) == []

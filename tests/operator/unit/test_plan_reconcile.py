@@ -32,9 +32,10 @@ from taskstore_operator.plan.observed import (
     Observed,
     PasswordSecret,
     Plan,
+    Settings,
     parse,
 )
-from taskstore_operator.plan.reconcile import plan_reconcile
+from taskstore_operator.plan.reconcile import plan_reconcile as plan_with
 from taskstore_operator.plan.status import plan_error_status
 from taskstore_operator.render.conditions import ConditionType, Reason
 
@@ -65,6 +66,12 @@ BACKENDS = {
 }
 SECRET = PasswordSecret(fingerprint="f1")
 NEW_PASSWORD = SecretStr("a-new-password-drawn-by-the-runtime")
+SETTINGS = Settings(library_image="registry.example/teal-taskstore:1")
+
+
+def plan_reconcile(state: Observed) -> Plan:
+    """The plan, with the operator's settings of these tests."""
+    return plan_with(state, SETTINGS)
 
 
 def store(
@@ -134,6 +141,11 @@ def with_manifest(state: Observed, manifest: Manifest | None, **fields: Any) -> 
 # -- a tiny model of the API server, enough to feed a plan's writes back in -------------------
 
 
+def key(**fields: str) -> str:
+    """A managedFields list-map key, as the API server writes it."""
+    return "k:" + json.dumps(fields, separators=(",", ":"))
+
+
 def apply_deployment(live: Mapping[str, Any], body: Manifest) -> Manifest:
     """Server-side apply of an operator body: its fields replace what the operator owned."""
     result = strip_deployment(live)
@@ -143,18 +155,24 @@ def apply_deployment(live: Mapping[str, Any], body: Manifest) -> Manifest:
     meta = result["spec"]["template"]["metadata"]
     meta.setdefault("labels", {}).update(template["metadata"]["labels"])
     meta.setdefault("annotations", {}).update(template["metadata"]["annotations"])
+    pod = result["spec"]["template"]["spec"]
+    wanted_pod = template.get("spec", {})
     owned: Manifest = {}
-    for wanted in template.get("spec", {}).get("containers", []):
-        container = next(
-            c
-            for c in result["spec"]["template"]["spec"]["containers"]
-            if c["name"] == wanted["name"]
-        )
+    for wanted in wanted_pod.get("containers", []):
+        container = next(c for c in pod["containers"] if c["name"] == wanted["name"])
         container["env"] = [*container.get("env", []), *copy.deepcopy(wanted["env"])]
-        owned[f'k:{{"name":"{wanted["name"]}"}}'] = {
-            "f:env": {f'k:{{"name":"{variable["name"]}"}}': {} for variable in wanted["env"]}
+        mounts = copy.deepcopy(wanted.get("volumeMounts", []))
+        container["volumeMounts"] = [*container.get("volumeMounts", []), *mounts]
+        owned[key(name=wanted["name"])] = {
+            "f:env": {key(name=variable["name"]): {} for variable in wanted["env"]},
+            "f:volumeMounts": {key(mountPath=mount["mountPath"]): {} for mount in mounts},
         }
-    fields = {"f:spec": {"f:template": {"f:spec": {"f:containers": owned}}}}
+    pod_fields: Manifest = {"f:containers": owned}
+    for field in ("volumes", "initContainers"):
+        items = copy.deepcopy(wanted_pod.get(field, []))
+        pod[field] = [*pod.get(field, []), *items]
+        pod_fields[f"f:{field}"] = {key(name=item["name"]): {} for item in items}
+    fields = {"f:spec": {"f:template": {"f:spec": pod_fields}}}
     result["metadata"]["managedFields"].append(
         {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": fields}
     )
@@ -164,18 +182,32 @@ def apply_deployment(live: Mapping[str, Any], body: Manifest) -> Manifest:
 def strip_deployment(live: Mapping[str, Any]) -> Manifest:
     """Server-side apply of a removal body: every field the operator owned goes."""
     result = dict(copy.deepcopy(live))
-    owned_env = set()
+    owned: dict[str, set[str]] = {"env": set(), "mounts": set(), "pod": set()}
     for entry in result["metadata"]["managedFields"]:
         if entry["manager"] == FIELD_MANAGER:
-            containers = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
-            for fields in containers.values():
-                owned_env |= {json.loads(key[2:])["name"] for key in fields["f:env"]}
+            pod_fields = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+            for fields in pod_fields["f:containers"].values():
+                owned["env"] |= {json.loads(k[2:])["name"] for k in fields["f:env"]}
+                mounts = fields.get("f:volumeMounts", {})
+                owned["mounts"] |= {json.loads(k[2:])["mountPath"] for k in mounts}
+            for field in ("f:volumes", "f:initContainers"):
+                owned["pod"] |= {json.loads(k[2:])["name"] for k in pod_fields.get(field, {})}
     if any(entry["manager"] == FIELD_MANAGER for entry in result["metadata"]["managedFields"]):
         meta = result["spec"]["template"]["metadata"]
         meta.get("labels", {}).pop(TASKSTORE_LABEL, None)
         meta.get("annotations", {}).pop(CONFIG_HASH_ANNOTATION, None)
-        for container in result["spec"]["template"]["spec"]["containers"]:
-            container["env"] = [v for v in container.get("env", []) if v["name"] not in owned_env]
+        pod = result["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            container["env"] = [
+                v for v in container.get("env", []) if v["name"] not in owned["env"]
+            ]
+            container["volumeMounts"] = [
+                m
+                for m in container.get("volumeMounts", [])
+                if m["mountPath"] not in owned["mounts"]
+            ]
+        for field in ("volumes", "initContainers"):
+            pod[field] = [item for item in pod.get(field, []) if item["name"] not in owned["pod"]]
     result["metadata"]["managedFields"] = [
         entry for entry in result["metadata"]["managedFields"] if entry["manager"] != FIELD_MANAGER
     ]
@@ -825,3 +857,119 @@ def test_managed_object_refs_name_every_managed_object() -> None:
         ("NetworkPolicy", "tasks-redis"),
         ("StatefulSet", "tasks-redis"),
     }
+
+
+# -- the library in the pod --------------------------------------------------------------------
+
+
+def pod_of(live: Mapping[str, Any]) -> Manifest:
+    pod: Manifest = live["spec"]["template"]["spec"]
+    return pod
+
+
+def library_parts(live: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """Volumes, init containers and the agent container's mount paths of a Deployment."""
+    pod = pod_of(live)
+    agent = next(c for c in pod["containers"] if c["name"] == "agent")
+    return (
+        [v["name"] for v in pod.get("volumes", [])],
+        [c["name"] for c in pod.get("initContainers", [])],
+        [m["mountPath"] for m in agent.get("volumeMounts", [])],
+    )
+
+
+LIBRARY = (["teal-taskstore-library"], ["teal-taskstore-library"], ["/opt/teal-taskstore"])
+NO_LIBRARY: tuple[list[str], list[str], list[str]] = ([], [], [])
+
+
+@pytest.mark.parametrize("backend", ["memory", "managed", "external", "custom"])
+def test_memory_and_redis_agents_get_the_library_custom_ones_do_not(backend: str) -> None:
+    state = converge(ready_state(BACKENDS[backend], deployment()))
+
+    assert library_parts(state.deployments[0]) == (NO_LIBRARY if backend == "custom" else LIBRARY)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["label-removed", "store-deleted", "store-gone", "backend-custom"],
+)
+def test_the_library_goes_with_the_variables(change: str) -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    assert state.manifest is not None
+    status = state.manifest["status"]
+    if change == "label-removed":
+        unlabelled = copy.deepcopy(state.deployments[0])
+        unlabelled["metadata"]["labels"] = {}
+        state = replace(state, deployments=[unlabelled])
+    elif change == "store-deleted":
+        state = with_manifest(state, store(deleting=True))
+    elif change == "store-gone":
+        state = with_manifest(state, None)
+    else:
+        state = with_manifest(state, store(CUSTOM, status=status))
+
+    plan = plan_reconcile(state)
+    live = state.deployments[0]
+    for body in plan.apply_deployments:
+        live = apply_deployment(live, body)
+    if plan.strip_deployments:
+        live = strip_deployment(live)
+
+    assert library_parts(live) == NO_LIBRARY
+    if change == "backend-custom":
+        assert env_of(live)["TA_PERSISTENCE_MODULE"] == "my.store"
+
+
+def test_a_new_library_image_rolls_the_agents() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    before = state.deployments[0]["spec"]["template"]["metadata"]["annotations"]
+
+    plan = plan_with(state, Settings(library_image="registry.example/teal-taskstore:2"))
+
+    [body] = plan.apply_deployments
+    [init] = body["spec"]["template"]["spec"]["initContainers"]
+    assert init["image"] == "registry.example/teal-taskstore:2"
+    after = body["spec"]["template"]["metadata"]["annotations"]
+    assert after[CONFIG_HASH_ANNOTATION] != before[CONFIG_HASH_ANNOTATION]
+
+
+def test_a_library_part_removed_by_hand_is_applied_again() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    edited = copy.deepcopy(state.deployments[0])
+    for entry in edited["metadata"]["managedFields"]:
+        if entry["manager"] == FIELD_MANAGER:
+            entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:initContainers"] = {}
+    pod_of(edited)["initContainers"] = []
+
+    plan = plan_reconcile(replace(state, deployments=[edited]))
+
+    assert [body["metadata"]["name"] for body in plan.apply_deployments] == ["planner"]
+
+
+def test_an_override_store_naming_an_injected_variable_is_a_conflict() -> None:
+    overriding = deployment("overriding")
+    pod_of(overriding)["containers"][0]["env"] = [
+        {"name": "TA_ENV_STORE", "value": json.dumps({"TA_PERSISTENCE_CLASS": "Mine"})}
+    ]
+
+    plan = plan_reconcile(ready_state(MEMORY, overriding))
+
+    assert plan.apply_deployments == []
+    assert plan.status is not None
+    assert plan.status["agents"]["conflicts"] == ["overriding"]
+    assert condition(plan, "Ready")["reason"] == "AgentsConflict"
+
+
+def test_a_dotted_custom_module_is_kept_and_the_status_says_who_can_load_it() -> None:
+    dotted = converge(ready_state(CUSTOM, deployment()))
+    file_spec = {"backend": "custom", "custom": {"module": "/app/my_store.py", "className": "S"}}
+    file_path = converge(ready_state(file_spec, deployment()))
+    assert dotted.manifest is not None and file_path.manifest is not None
+
+    message = condition(dotted.manifest["status"], "AgentsConfigured")["message"]
+    assert "spec.custom.module is a dotted module path" in message
+    assert "PersistenceFactory" in message
+    assert condition(dotted.manifest["status"], "Ready")["status"] == "True"
+    assert condition(file_path.manifest["status"], "AgentsConfigured")["message"] == (
+        "1 Deployment(s) configured"
+    )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from taskstore_operator.kube import KubeError
-from taskstore_operator.plan.observed import Event, EventType, ObjectRef, Observed, Plan
+from taskstore_operator.plan.observed import Event, EventType, ObjectRef, Observed, Plan, Settings
 from taskstore_operator.runtime.reconciler import Reconciler
 
 Manifest = dict[str, Any]
@@ -73,6 +73,7 @@ STORE: Manifest = {
     "spec": {},
 }
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SETTINGS = Settings(library_image="registry.example/teal-taskstore:1")
 
 
 def test_writes_follow_the_plan_order_and_the_finalizer_goes_last() -> None:
@@ -88,7 +89,7 @@ def test_writes_follow_the_plan_order_and_the_finalizer_goes_last() -> None:
         remove_finalizer=True,
     )
 
-    Reconciler(kube).execute(Observed(STORE, "n", "t", NOW), plan)  # type: ignore[arg-type]
+    Reconciler(kube, SETTINGS).execute(Observed(STORE, "n", "t", NOW), plan)  # type: ignore[arg-type]
 
     assert kube.writes == [
         "finalizer True",
@@ -104,7 +105,7 @@ def test_writes_follow_the_plan_order_and_the_finalizer_goes_last() -> None:
 
 def test_stripping_a_deployment_that_is_gone_is_fine_but_a_refusal_otherwise_is_not() -> None:
     kube = RecordingKube(fail={"apply Deployment b False"})
-    reconciler = Reconciler(kube)  # type: ignore[arg-type]
+    reconciler = Reconciler(kube, SETTINGS)  # type: ignore[arg-type]
     plan = Plan(strip_deployments=[body("Deployment", "b")])
 
     reconciler.execute(Observed(STORE, "n", "t", NOW), plan)
@@ -116,7 +117,7 @@ def test_stripping_a_deployment_that_is_gone_is_fine_but_a_refusal_otherwise_is_
 
 def test_deployment_warnings_are_sent_once_per_process() -> None:
     kube = RecordingKube()
-    reconciler = Reconciler(kube)  # type: ignore[arg-type]
+    reconciler = Reconciler(kube, SETTINGS)  # type: ignore[arg-type]
     warning = Event(
         ObjectRef("apps/v1", "Deployment", "n", "d", "uid-d"),
         EventType.WARNING,
@@ -134,7 +135,7 @@ def test_a_failed_write_is_reported_on_status_and_raised_for_a_retry() -> None:
     kube = RecordingKube(fail={"finalizer True"})
 
     with pytest.raises(KubeError):
-        Reconciler(kube).reconcile("n", "t")  # type: ignore[arg-type]
+        Reconciler(kube, SETTINGS).reconcile("n", "t")  # type: ignore[arg-type]
 
     assert kube.writes == ["finalizer True", "status ReconcileError"]
 
@@ -152,7 +153,7 @@ def test_deployments_are_listed_by_label_and_strays_read_one_by_one() -> None:
     kube.deployments = [agent("a", {"tealagents.io/taskstore": "t"})]
     kube.existing = {"stray"}
 
-    observed = Reconciler(kube).observe("n", "t", strays={"a", "stray", "deleted"})  # type: ignore[arg-type]
+    observed = Reconciler(kube, SETTINGS).observe("n", "t", strays={"a", "stray", "deleted"})  # type: ignore[arg-type]
 
     assert [d["metadata"]["name"] for d in observed.deployments] == ["a", "stray"]
     assert "list Deployment tealagents.io/taskstore=t" in kube.reads
@@ -162,14 +163,14 @@ def test_deployments_are_listed_by_label_and_strays_read_one_by_one() -> None:
 
 def test_a_name_no_label_can_hold_lists_no_deployment() -> None:
     kube = RecordingKube()
-    Reconciler(kube).observe("n", "x" * 64)  # type: ignore[arg-type]
+    Reconciler(kube, SETTINGS).observe("n", "x" * 64)  # type: ignore[arg-type]
     assert not [read for read in kube.reads if read.startswith("list Deployment")]
 
 
 def test_the_versions_a_reconcile_reads_and_writes_are_seen_by_its_store() -> None:
     kube = RecordingKube()
     kube.store = {**STORE, "metadata": {**STORE["metadata"], "resourceVersion": "7"}}
-    reconciler = Reconciler(kube)  # type: ignore[arg-type]
+    reconciler = Reconciler(kube, SETTINGS)  # type: ignore[arg-type]
     plan = Plan(add_finalizer=True, apply_deployments=[body("Deployment", "a")])
 
     reconciler.execute(reconciler.observe("n", "t"), plan)
