@@ -656,6 +656,47 @@ def test_the_library_is_injected_under_the_restricted_standard_and_leaves_with_t
     assert LABEL not in k8s.template_meta(namespace, "planner")["labels"]
 
 
+def test_a_containers_annotation_naming_no_container_is_reported_not_applied(
+    k8s: Kube, namespace: str
+) -> None:
+    k8s.create_deployment(namespace, "planner", containers=("agent", "sidecar"))
+    k8s.create_deployment(namespace, "writer")
+    k8s.create_store(namespace, "tasks", {})
+    wait_until(
+        "both configured", lambda: bool(k8s.config_hash(namespace, "writer")), timeout=TIMEOUT
+    )
+    wait_until("planner configured", lambda: bool(k8s.config_hash(namespace, "planner")))
+    injected = k8s.env(namespace, "planner")
+
+    k8s.apps.patch_namespaced_deployment(
+        "planner", namespace, {"metadata": {"annotations": {"tealagents.io/containers": "Agent"}}}
+    )
+
+    wait_until(
+        "planner reported on status",
+        lambda: (
+            (k8s.store(namespace, "tasks") or {})["status"]["agents"]["conflicts"] == ["planner"]
+        ),
+        timeout=TIMEOUT,
+    )
+    # Left as it was: both containers keep the environment.
+    assert k8s.env(namespace, "planner") == injected
+    assert k8s.env(namespace, "planner", "sidecar") == injected
+    assert k8s.ready(namespace, "tasks", "False", "AgentsConflict")
+    assert (
+        "names no container of the pod template: Agent"
+        in k8s.condition(namespace, "tasks")["message"]
+    )
+
+    def warned() -> bool:
+        return any(
+            e["reason"] == "ContainersNotFound" and e["involvedObject"]["name"] == "planner"
+            for e in k8s.events(namespace)
+        )
+
+    wait_until("a ContainersNotFound Event on the Deployment", warned, timeout=TIMEOUT)
+
+
 # -- what the operator must not do -------------------------------------------------------------
 
 

@@ -544,7 +544,8 @@ class AgentsStatus(ApiModel):
     conflicts: list[str] = Field(
         default=[],
         description=(
-            "Deployments not configured because they set a variable the operator injects by hand."
+            "Deployments not configured: they set a variable the operator injects by hand, or "
+            "their tealagents.io/containers annotation names no container of the pod."
         ),
     )
 

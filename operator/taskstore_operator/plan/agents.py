@@ -38,6 +38,8 @@ from taskstore_operator.render.agent_env import (
 from teal_taskstore.framework import LIBRARY_MOUNT_PATH, LIBRARY_VOLUME
 
 _POD_FIELDS: Final = ("f:spec", "f:template", "f:spec")
+# The Warning Event on a Deployment whose container annotation names no container.
+CONTAINERS_NOT_FOUND: Final = "ContainersNotFound"
 
 
 class ContainerSelection(NamedTuple):
@@ -65,12 +67,27 @@ class OwnedLibrary(NamedTuple):
     mounts: Mapping[str, frozenset[str]] = MappingProxyType({})
 
 
+class Problem(NamedTuple):
+    """Why an opted-in Deployment is not configured, and whether to tell it with an Event."""
+
+    deployment: ObjectRef
+    message: str
+    # The reason of a Warning Event on the Deployment when it becomes a problem; None: none.
+    event_reason: str | None = None
+
+
 @dataclass
 class AgentsOutcome:
-    """The opted-in Deployments after the plan: configured and conflicting, by name."""
+    """The opted-in Deployments after the plan: configured and not configured, by name."""
 
     names: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
+    # Not configured, by name: a hand-set variable, or a selection that names no container.
+    problems: dict[str, Problem] = field(default_factory=dict)
+
+    @property
+    def conflicts(self) -> list[str]:
+        """The names of the Deployments that are not configured, in plan order."""
+        return list(self.problems)
 
 
 # -- which Deployments concern a store -------------------------------------------------------
@@ -336,10 +353,16 @@ def plan_agents(
             continue
         owned = owned_env_names(deployment) if carries else {}
         library = owned_library(deployment) if carries else OwnedLibrary()
-        containers = select_containers(deployment).names
+        selection = select_containers(deployment)
+        containers = selection.names
         wanted = wanted_library(containers, library_image)
-        if env_conflicts(deployment, env, owned) or library_conflicts(deployment, wanted, library):
-            outcome.conflicts.append(deployment_name)
+        problem = _problem(deployment, selection, env_conflicts(deployment, env, owned))
+        hand_set = library_conflicts(deployment, wanted, library)
+        if problem is None and hand_set:
+            problem = Problem(deployment_ref(deployment), "hand-set " + ", ".join(hand_set))
+        if problem is not None:
+            # Left as it is: what it carries stays until the problem is solved.
+            outcome.problems[deployment_name] = problem
             if carries:
                 outcome.names.append(deployment_name)
             continue
@@ -355,6 +378,24 @@ def plan_agents(
             )
         outcome.names.append(deployment_name)
     return outcome
+
+
+def _problem(
+    deployment: Mapping[str, Any], selection: ContainerSelection, conflicts: list[EnvConflict]
+) -> Problem | None:
+    """Why the Deployment cannot be configured as it is; None when it can."""
+    ref = deployment_ref(deployment)
+    if selection.unknown and not selection.names:
+        present = ", ".join(c["name"] for c in containers_of(deployment)) or "none"
+        message = (
+            f"annotation {CONTAINERS_ANNOTATION} names no container of the pod template: "
+            f"{', '.join(selection.unknown)} (containers: {present})"
+        )
+        return Problem(ref, message, CONTAINERS_NOT_FOUND)
+    if conflicts:
+        named = ", ".join(f"{c.container}/{c.variable}" for c in conflicts)
+        return Problem(ref, f"hand-set variables: {named}")
+    return None
 
 
 def strip_injected(plan: Plan, observed: Observed) -> None:

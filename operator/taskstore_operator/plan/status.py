@@ -60,9 +60,11 @@ def plan_status(
             generation,
             observed.now,
         )
-    if agents.conflicts:
+    if agents.problems:
         agents_status, agents_reason = FALSE, Reason.AGENTS_CONFLICT
-        agents_message = "hand-set variables in Deployments: " + ", ".join(agents.conflicts)
+        agents_message = "Deployments not configured: " + "; ".join(
+            f"{name} ({problem.message})" for name, problem in agents.problems.items()
+        )
     elif not availability.ready:
         agents_status, agents_reason = FALSE, Reason.WAITING_FOR_REDIS
         agents_message = "agents keep their environment until the Redis is available"
@@ -98,6 +100,12 @@ def plan_status(
         conditions=conditions,
     )
     _finish_status(plan, observed, manifest, old, new)
+    # Told once, when the Deployment becomes a problem (the status remembers it).
+    plan.events.extend(
+        Event(problem.deployment, EventType.WARNING, problem.event_reason, problem.message)
+        for name, problem in agents.problems.items()
+        if problem.event_reason is not None and name not in old.agents.conflicts
+    )
 
 
 def plan_invalid_status(

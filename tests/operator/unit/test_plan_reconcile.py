@@ -973,3 +973,44 @@ def test_a_dotted_custom_module_is_kept_and_the_status_says_who_can_load_it() ->
     assert condition(file_path.manifest["status"], "AgentsConfigured")["message"] == (
         "1 Deployment(s) configured"
     )
+
+
+# -- a container annotation that names no container (issue 10, defect 6) -----------------------
+
+
+def test_a_containers_annotation_naming_no_container_is_reported_and_changes_nothing() -> None:
+    state = converge(ready_state(MEMORY, deployment(), deployment("other")))
+    typo = copy.deepcopy(state.deployments[0])
+    typo["metadata"]["annotations"][CONTAINERS_ANNOTATION] = "Agent"
+    state = replace(state, deployments=[typo, state.deployments[1]])
+
+    plan = plan_reconcile(state)
+
+    assert plan.apply_deployments == plan.strip_deployments == []
+    assert plan.status is not None
+    assert plan.status["agents"] == {
+        "injected": 2,
+        "names": ["other", "planner"],
+        "conflicts": ["planner"],
+    }
+    ready = condition(plan, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "AgentsConflict")
+    assert "names no container of the pod template: Agent (containers: agent)" in ready["message"]
+    warnings = [e for e in plan.events if e.regarding.kind == "Deployment"]
+    assert [(e.regarding.name, e.type, e.reason) for e in warnings] == [
+        ("planner", EventType.WARNING, "ContainersNotFound")
+    ]
+    # Told once: the next reconcile of the same state writes nothing.
+    assert plan_reconcile(carry_out(state, plan)).writes == 0
+
+
+def test_a_new_deployment_naming_no_container_gets_nothing() -> None:
+    typo = deployment(annotations={CONTAINERS_ANNOTATION: "missing"})
+    state = converge(ready_state(MEMORY, typo))
+    assert state.manifest is not None
+    assert state.manifest["status"]["agents"] == {
+        "injected": 0,
+        "names": [],
+        "conflicts": ["planner"],
+    }
+    assert env_of(state.deployments[0]) == {}
