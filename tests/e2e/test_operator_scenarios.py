@@ -697,6 +697,43 @@ def test_a_containers_annotation_naming_no_container_is_reported_not_applied(
     wait_until("a ContainersNotFound Event on the Deployment", warned, timeout=TIMEOUT)
 
 
+def test_a_hand_edited_injected_variable_is_restored_and_blocks_nothing(
+    k8s: Kube, control_plane: ControlPlane, namespace: str
+) -> None:
+    k8s.create_deployment(namespace, "x1")
+    k8s.create_deployment(namespace, "x2")
+    k8s.create_store(namespace, "tasks", EXTERNAL)
+
+    def hosts(expected: str) -> bool:
+        return all(
+            k8s.env(namespace, name).get("TA_REDIS_HOST") == expected for name in ("x1", "x2")
+        )
+
+    wait_until("both configured", lambda: hosts("redis.example.internal"), timeout=TIMEOUT)
+
+    edited = control_plane.kubectl(
+        "set", "env", "-n", namespace, "deploy/x1", "TA_REDIS_HOST=attacker.example"
+    )
+    assert edited.returncode == 0, edited.stderr
+
+    # The injected variable is the operator's: the hand edit is drift, and is taken back.
+    wait_until("x1 restored", lambda: hosts("redis.example.internal"), timeout=TIMEOUT)
+    # And a later spec change reaches every Deployment, with the status up to date.
+    k8s.patch_store(
+        namespace, "tasks", {"redis": {"external": {"host": "redis2.example.internal"}}}
+    )
+    wait_until("both moved", lambda: hosts("redis2.example.internal"), timeout=TIMEOUT)
+
+    def current() -> bool:
+        store = k8s.store(namespace, "tasks") or {}
+        status = store.get("status") or {}
+        return status.get("observedGeneration") == store["metadata"]["generation"] and k8s.ready(
+            namespace, "tasks"
+        )
+
+    wait_until("the status of the new generation, Ready", current, timeout=TIMEOUT)
+
+
 # -- what the operator must not do -------------------------------------------------------------
 
 

@@ -17,7 +17,6 @@ from typing import Any, Final, NamedTuple
 
 from taskstore_operator.api.contract import (
     API_VERSION,
-    CONFIG_HASH_ANNOTATION,
     CONTAINERS_ANNOTATION,
     ENV_OVERRIDE_STORES,
     FIELD_MANAGER,
@@ -296,30 +295,26 @@ def library_conflicts(
 
 def configured(
     deployment: Mapping[str, Any],
-    store_name: str,
-    env: Sequence[EnvVar],
-    desired_hash: str,
+    body: Mapping[str, Any],
     owned: Mapping[str, frozenset[str]],
     library: OwnedLibrary,
     wanted_lib: OwnedLibrary,
 ) -> bool:
-    """Whether the Deployment already carries exactly what the operator would apply.
+    """Whether the Deployment already carries exactly the apply ``body`` and nothing more.
 
-    The config hash covers the env values and the library image, and a value someone
-    else changed would move its ownership away from the operator, so the label, the hash
-    and the owned names decide without comparing values (which the server may have
-    defaulted). ``library`` is what :func:`owned_library` read, ``wanted_lib`` what
-    :func:`wanted_library` asks for.
+    Every field of the body must hold its value in the live pod template (values the
+    server adds are ignored; a value someone changed by hand is not), and the operator
+    must own nothing the body no longer lists: the env names of ``owned``
+    (:func:`owned_env_names`) and the library parts of ``library``
+    (:func:`owned_library`, to match ``wanted_lib``).
     """
-    template = deployment.get("spec", {}).get("template", {}).get("metadata") or {}
-    if (template.get("labels") or {}).get(TASKSTORE_LABEL) != store_name:
-        return False
-    if (template.get("annotations") or {}).get(CONFIG_HASH_ANNOTATION) != desired_hash:
+    live = deployment.get("spec", {}).get("template") or {}
+    if not _holds(live, body.get("spec", {}).get("template") or {}):
         return False
     if library != wanted_lib:
         return False
-    names = frozenset(variable["name"] for variable in env)
-    wanted = dict.fromkeys(select_containers(deployment).names, names)
+    desired = body.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
+    wanted = {c["name"]: frozenset(v["name"] for v in c["env"]) for c in desired}
     return {container: got for container, got in owned.items() if got} == wanted
 
 
@@ -370,12 +365,15 @@ def plan_agents(
             if carries:
                 outcome.names.append(deployment_name)
             continue
-        if not configured(deployment, name, env, desired_hash, owned, library, wanted):
-            plan.apply_deployments.append(
-                render_agent_deployment_patch(
-                    deployment, store, containers, env, desired_hash, library_image
-                )
-            )
+        body = render_agent_deployment_patch(
+            deployment, store, containers, env, desired_hash, library_image
+        )
+        if not configured(deployment, body, owned, library, wanted):
+            plan.apply_deployments.append(body)
+            if injected_store(deployment) is not None:
+                # Every field of the body is ours (hand-set names were refused above), so
+                # a value someone changed since is drift: the forced apply takes it back.
+                plan.force_deployments.add(deployment_name)
         outcome.names.append(deployment_name)
     return outcome
 
@@ -444,6 +442,37 @@ def _keyed(fields: Mapping[str, Any] | None, key: str) -> list[tuple[str, Mappin
         if isinstance(value, str):
             items.append((value, item_fields or {}))
     return items
+
+
+# The keys of the list maps of a pod template, by list name.
+_LIST_KEYS: Final = {
+    "containers": "name",
+    "initContainers": "name",
+    "volumes": "name",
+    "env": "name",
+    "volumeMounts": "mountPath",
+}
+
+
+def _holds(live: Any, desired: Any, list_name: str = "") -> bool:
+    """Whether ``live`` holds every value of ``desired`` (extra live fields are fine).
+
+    Items of the pod template's list maps are matched by their key; other lists must be
+    equal.
+    """
+    if isinstance(desired, Mapping):
+        if not isinstance(live, Mapping):
+            return False
+        return all(key in live and _holds(live[key], value, key) for key, value in desired.items())
+    if isinstance(desired, list) and list_name in _LIST_KEYS:
+        if not isinstance(live, list):
+            return False
+        key = _LIST_KEYS[list_name]
+        by_key = {item.get(key): item for item in live if isinstance(item, Mapping)}
+        return all(
+            item[key] in by_key and _holds(by_key[item[key]], item, list_name) for item in desired
+        )
+    return bool(live == desired)
 
 
 def _json_object_keys(value: Any) -> list[str]:

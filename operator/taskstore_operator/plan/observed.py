@@ -117,8 +117,10 @@ class Plan:
     create: list[Manifest] = field(default_factory=list, repr=False)
     # Managed objects, applied (forced: the operator owns them).
     apply: list[Manifest] = field(default_factory=list)
-    # Server-side-apply bodies for Deployments, never forced.
+    # Server-side-apply bodies for Deployments, forced only for the names in
+    # force_deployments (those that carry the operator's injection: see plan.agents).
     apply_deployments: list[Manifest] = field(default_factory=list)
+    force_deployments: set[str] = field(default_factory=set)
     # Removal bodies: the operator's fields go, everything else stays.
     strip_deployments: list[Manifest] = field(default_factory=list)
     delete: list[ObjectRef] = field(default_factory=list)

@@ -15,7 +15,7 @@ observation, and the plan creates the Secret along with everything that depends 
 
 import contextlib
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -138,14 +138,19 @@ class Reconciler:
         for manifest in plan.apply:
             self._write("managed", ref_of(manifest))
             record(key, kube.apply(manifest, force=True))
+        # One Deployment's failure must not keep the others from converging: each is
+        # tried, and the first failure is raised once all are (status reports it).
+        failures: list[KubeError] = []
         for body in plan.apply_deployments:
-            self._write("deployment", ref_of(body))
-            record(key, kube.apply(body, force=False))
+            force = body["metadata"]["name"] in plan.force_deployments
+            self._isolated(failures, self._apply_deployment, key, body, force)
         for body in plan.strip_deployments:
-            self._strip(key, body)
+            self._isolated(failures, self._strip, key, body)
         for gone in plan.delete:
             self._write("delete", gone)
             kube.delete(gone)
+        if failures:
+            raise failures[0]
         if plan.status is not None:
             self._write("status", ref)
             record(key, kube.apply_status(ref, plan.status))
@@ -183,6 +188,19 @@ class Reconciler:
             return None
         self.seen.record(key, secret)
         return password_fingerprint(store, secret)
+
+    @staticmethod
+    def _isolated(failures: list[KubeError], write: Callable[..., None], *args: Any) -> None:
+        """Make one Deployment write; a failure is logged and kept, not raised."""
+        try:
+            write(*args)
+        except KubeError as error:
+            log.warning("%s", error)
+            failures.append(error)
+
+    def _apply_deployment(self, key: Key, body: Mapping[str, Any], force: bool) -> None:
+        self._write("deployment", ref_of(body))
+        self.seen.record(key, self._kube.apply(body, force=force))
 
     def _strip(self, key: Key, body: Mapping[str, Any]) -> None:
         ref = ref_of(body)

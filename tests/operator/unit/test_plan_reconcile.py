@@ -1014,3 +1014,51 @@ def test_a_new_deployment_naming_no_container_gets_nothing() -> None:
         "conflicts": ["planner"],
     }
     assert env_of(state.deployments[0]) == {}
+
+
+# -- a hand-edited injected variable (issue 10, defect 1) --------------------------------------
+
+
+def test_a_hand_edited_injected_value_is_taken_back_by_a_forced_apply() -> None:
+    state = converge(ready_state(EXTERNAL, deployment("x1"), deployment("x2")))
+    edited = copy.deepcopy(state.deployments[0])
+    for variable in pod_of(edited)["containers"][0]["env"]:
+        if variable["name"] == "TA_REDIS_HOST":
+            variable["value"] = "attacker.example"
+
+    plan = plan_reconcile(replace(state, deployments=[edited, state.deployments[1]]))
+
+    [body] = plan.apply_deployments
+    assert body["metadata"]["name"] == "x1"
+    assert plan.force_deployments == {"x1"}
+    assert env_of(apply_deployment(edited, body))["TA_REDIS_HOST"] == "redis.example"
+    assert plan.status is None
+
+
+def test_a_first_injection_is_never_forced() -> None:
+    plan = plan_reconcile(ready_state(MEMORY, deployment()))
+    assert len(plan.apply_deployments) == 1
+    assert plan.force_deployments == set()
+
+
+def test_a_library_part_edited_by_hand_is_taken_back() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    edited = copy.deepcopy(state.deployments[0])
+    pod_of(edited)["initContainers"][0]["image"] = "evil/library:latest"
+
+    plan = plan_reconcile(replace(state, deployments=[edited]))
+
+    assert plan.force_deployments == {"planner"}
+    [init] = plan.apply_deployments[0]["spec"]["template"]["spec"]["initContainers"]
+    assert init["image"] == SETTINGS.library_image
+
+
+def test_values_the_server_adds_are_not_drift() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    defaulted = copy.deepcopy(state.deployments[0])
+    init = pod_of(defaulted)["initContainers"][0]
+    init["terminationMessagePath"] = "/dev/termination-log"
+    init["imagePullPolicy"] = "IfNotPresent"
+    pod_of(defaulted)["containers"][0]["volumeMounts"][0]["mountPropagation"] = "None"
+
+    assert plan_reconcile(replace(state, deployments=[defaulted])).writes == 0

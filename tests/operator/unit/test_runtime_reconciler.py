@@ -180,3 +180,23 @@ def test_the_versions_a_reconcile_reads_and_writes_are_seen_by_its_store() -> No
     assert reconciler.seen.seen(("n", "t"), "t", "1")
     assert reconciler.seen.seen(("n", "t"), "a", "2")
     assert not reconciler.seen.seen(("n", "other"), "a", "2")
+
+
+def test_one_deployment_failing_does_not_keep_the_others_from_their_writes() -> None:
+    kube = RecordingKube(fail={"apply Deployment a True"})
+    plan = Plan(
+        apply_deployments=[body("Deployment", "a"), body("Deployment", "b")],
+        force_deployments={"a"},
+        strip_deployments=[body("Deployment", "c")],
+        status={"conditions": [{"reason": "Reconciled"}]},
+    )
+
+    with pytest.raises(KubeError):
+        Reconciler(kube, SETTINGS).execute(Observed(STORE, "n", "t", NOW), plan)  # type: ignore[arg-type]
+
+    # b and c are written; the status that assumed a was configured is not.
+    assert kube.writes == [
+        "apply Deployment a True",
+        "apply Deployment b False",
+        "apply Deployment c False",
+    ]
