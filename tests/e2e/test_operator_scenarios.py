@@ -734,6 +734,50 @@ def test_a_hand_edited_injected_variable_is_restored_and_blocks_nothing(
     wait_until("the status of the new generation, Ready", current, timeout=TIMEOUT)
 
 
+def test_moving_a_deployment_to_another_store_is_one_rollout_once_it_is_usable(
+    k8s: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    k8s.create_store(namespace, "a", {})
+    k8s.create_store(namespace, "b", MANAGED)
+    k8s.create_deployment(namespace, "planner", store="a")
+    wait_until(
+        "the agent on a", lambda: bool(k8s.config_hash(namespace, "planner")), timeout=TIMEOUT
+    )
+    on_a = k8s.env(namespace, "planner")
+    generation = k8s.deployment(namespace, "planner")["metadata"]["generation"]
+    wait_until(
+        "b provisioning",
+        lambda: k8s.ready(namespace, "b", "False", "Provisioning"),
+        timeout=TIMEOUT,
+    )
+
+    k8s.apps.patch_namespaced_deployment(
+        "planner", namespace, {"metadata": {"labels": {LABEL: "b"}}}
+    )
+
+    # b is not usable yet: the agent keeps a.
+    wait_until(
+        "a's reconcile has seen the move",
+        lambda: (k8s.store(namespace, "a") or {})["status"]["agents"]["injected"] == 0,
+        timeout=TIMEOUT,
+    )
+    wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+    assert k8s.env(namespace, "planner") == on_a
+    assert k8s.deployment(namespace, "planner")["metadata"]["generation"] == generation
+
+    k8s.set_redis_ready(namespace, "b")
+
+    wait_until(
+        "the agent on b",
+        lambda: "TA_REDIS_HOST" in k8s.env(namespace, "planner"),
+        timeout=TIMEOUT,
+    )
+    wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+    # Straight from a to b: one change of the pod template, hence one rollout.
+    assert k8s.deployment(namespace, "planner")["metadata"]["generation"] == generation + 1
+    assert k8s.template_meta(namespace, "planner")["labels"][LABEL] == "b"
+
+
 # -- what the operator must not do -------------------------------------------------------------
 
 

@@ -92,9 +92,15 @@ class AgentsOutcome:
 # -- which Deployments concern a store -------------------------------------------------------
 
 
+def label_of(deployment: Mapping[str, Any]) -> str | None:
+    """The store the Deployment's own label names, if any."""
+    name = (deployment["metadata"].get("labels") or {}).get(TASKSTORE_LABEL)
+    return name if isinstance(name, str) and name else None
+
+
 def opted_in(deployment: Mapping[str, Any], store_name: str) -> bool:
     """Whether the Deployment's own label names ``store_name``."""
-    return (deployment["metadata"].get("labels") or {}).get(TASKSTORE_LABEL) == store_name
+    return label_of(deployment) == store_name
 
 
 def opt_in_selector(store_name: str) -> str | None:
@@ -343,11 +349,15 @@ def plan_agents(
         deployment_name = str(deployment["metadata"]["name"])
         carries = carries_injection(deployment, name)
         if not opted_in(deployment, name):
-            if carries:
+            # Moving to another store that exists: that store replaces this one's
+            # environment in one apply, once it can (until then the agent keeps this one).
+            if carries and label_of(deployment) not in observed.other_stores:
                 plan.strip_deployments.append(render_agent_removal_patch(deployment))
             continue
-        owned = owned_env_names(deployment) if carries else {}
-        library = owned_library(deployment) if carries else OwnedLibrary()
+        # What the operator injected, for this store or the one the Deployment leaves.
+        ours = injected_store(deployment) is not None
+        owned = owned_env_names(deployment) if ours else {}
+        library = owned_library(deployment) if ours else OwnedLibrary()
         selection = select_containers(deployment)
         containers = selection.names
         wanted = wanted_library(containers, library_image)
@@ -397,11 +407,16 @@ def _problem(
 
 
 def strip_injected(plan: Plan, observed: Observed) -> None:
-    """Take back the store's injection from every Deployment that carries it."""
+    """Take back the injection of a store that is gone or going.
+
+    From every Deployment that carries its injection, and from those that name it but
+    still carry the store they were moving from (which left them for this one to take).
+    """
     plan.strip_deployments.extend(
         render_agent_removal_patch(deployment)
         for deployment in observed.deployments
         if carries_injection(deployment, observed.name)
+        or (opted_in(deployment, observed.name) and injected_store(deployment) is not None)
     )
 
 

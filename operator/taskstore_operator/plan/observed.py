@@ -100,6 +100,9 @@ class Observed:
     deployments: Sequence[Mapping[str, Any]] = ()
     # PersistentVolumeClaims of the managed Redis (created by the StatefulSet controller).
     claims: Sequence[ObjectRef] = ()
+    # The other TaskStores named by the labels of those Deployments that exist and are not
+    # being deleted: a Deployment moving to one of them is left for that store to take.
+    other_stores: frozenset[str] = frozenset()
 
     @property
     def store(self) -> TaskStore | None:

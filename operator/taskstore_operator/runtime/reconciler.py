@@ -23,7 +23,7 @@ from taskstore_operator.api.contract import API_VERSION, FINALIZER, KIND
 from taskstore_operator.api.models import TaskStore
 from taskstore_operator.kube import Kube, KubeError
 from taskstore_operator.metrics import INJECTED_AGENTS, WRITES
-from taskstore_operator.plan.agents import opt_in_selector
+from taskstore_operator.plan.agents import label_of, opt_in_selector
 from taskstore_operator.plan.backend import managed_object_refs, password_fingerprint
 from taskstore_operator.plan.observed import (
     Event,
@@ -83,10 +83,19 @@ class Reconciler:
         deployments = self._deployments(namespace, name, strays)
         for read in (manifest or {}, *deployments):
             self.seen.record(key, read)
+        other_stores = self._other_stores(namespace, name, deployments)
         parsed = parse(manifest)
         store = parsed if isinstance(parsed, TaskStore) else None
         if manifest is None or store is None:
-            return Observed(manifest, namespace, name, now, parsed, deployments=deployments)
+            return Observed(
+                manifest,
+                namespace,
+                name,
+                now,
+                parsed,
+                deployments=deployments,
+                other_stores=other_stores,
+            )
         managed = {
             ref.kind: live
             for ref in managed_object_refs(store)
@@ -118,6 +127,7 @@ class Reconciler:
             redis_ready_replicas=int((statefulset.get("status") or {}).get("readyReplicas") or 0),
             deployments=deployments,
             claims=claims,
+            other_stores=other_stores,
         )
 
     def execute(self, observed: Observed, plan: Plan) -> None:
@@ -173,6 +183,18 @@ class Reconciler:
             if deployment is not None:
                 found.append(deployment)
         return found
+
+    def _other_stores(
+        self, namespace: str, name: str, deployments: Collection[Mapping[str, Any]]
+    ) -> frozenset[str]:
+        """The other stores the Deployments' labels name that exist and are not going."""
+        labels = {label_of(deployment) for deployment in deployments} - {name, None}
+        found = set()
+        for other in sorted(label for label in labels if label is not None):
+            store = self._kube.get(API_VERSION, KIND, namespace, other)
+            if store is not None and not store["metadata"].get("deletionTimestamp"):
+                found.add(other)
+        return frozenset(found)
 
     def _password(
         self, key: Key, store: TaskStore, generated: Mapping[str, Any] | None

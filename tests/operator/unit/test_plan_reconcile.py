@@ -1062,3 +1062,68 @@ def test_values_the_server_adds_are_not_drift() -> None:
     pod_of(defaulted)["containers"][0]["volumeMounts"][0]["mountPropagation"] = "None"
 
     assert plan_reconcile(replace(state, deployments=[defaulted])).writes == 0
+
+
+# -- moving a Deployment to another store (issue 10, defect 5) ---------------------------------
+
+
+def moved_from_tasks(label: str) -> tuple[Observed, Manifest]:
+    """A store ``tasks`` (external Redis) whose agent is now labelled for ``label``."""
+    state = converge(ready_state(EXTERNAL, deployment()))
+    moved: Manifest = copy.deepcopy(dict(state.deployments[0]))
+    moved["metadata"]["labels"] = {TASKSTORE_LABEL: label}
+    return state, moved
+
+
+def test_the_store_left_keeps_out_of_the_way_of_the_store_joined() -> None:
+    state, moved = moved_from_tasks("other")
+
+    left = plan_reconcile(replace(state, deployments=[moved], other_stores=frozenset({"other"})))
+
+    assert left.strip_deployments == []
+    assert left.status is not None
+    assert left.status["agents"]["names"] == []
+    # A label naming no existing store: the environment goes, as before.
+    assert len(plan_reconcile(replace(state, deployments=[moved])).strip_deployments) == 1
+
+
+def carrying(store_name: str) -> Manifest:
+    """A Deployment labelled ``tasks`` that carries the injection of ``store_name``."""
+    live: Manifest = copy.deepcopy(
+        dict(converge(ready_state(EXTERNAL, deployment())).deployments[0])
+    )
+    live["spec"]["template"]["metadata"]["labels"][TASKSTORE_LABEL] = store_name
+    return live
+
+
+def test_the_store_joined_replaces_the_environment_in_one_forced_apply() -> None:
+    joining = ready_state(MEMORY, carrying("old"))
+
+    plan = plan_reconcile(joining)
+
+    [body] = plan.apply_deployments
+    assert plan.force_deployments == {"planner"}
+    assert plan.strip_deployments == []
+    after = apply_deployment(joining.deployments[0], body)
+    assert set(env_of(after)) == {"TA_PERSISTENCE_MODULE", "TA_PERSISTENCE_CLASS"}
+    assert after["spec"]["template"]["metadata"]["labels"][TASKSTORE_LABEL] == "tasks"
+    assert plan_reconcile(replace(joining, deployments=[after])).apply_deployments == []
+
+
+def test_until_the_store_joined_is_usable_the_agent_keeps_the_old_one() -> None:
+    joining = observed(
+        store(MANAGED), deployments=[carrying("old")], password=SECRET, redis_ready_replicas=0
+    )
+
+    plan = plan_reconcile(joining)
+
+    assert plan.apply_deployments == plan.strip_deployments == []
+    assert condition(plan, "AgentsConfigured")["reason"] == "WaitingForRedis"
+
+
+@pytest.mark.parametrize("gone", ["deleted", "missing"])
+def test_a_store_gone_before_it_took_a_moving_deployment_strips_it(gone: str) -> None:
+    moving = carrying("old")
+    manifest = store(deleting=True) if gone == "deleted" else None
+    plan = plan_reconcile(observed(manifest, deployments=[moving]))
+    assert [body["metadata"]["name"] for body in plan.strip_deployments] == ["planner"]

@@ -200,3 +200,17 @@ def test_one_deployment_failing_does_not_keep_the_others_from_their_writes() -> 
         "apply Deployment b False",
         "apply Deployment c False",
     ]
+
+
+def test_the_stores_a_relabelled_deployment_moves_to_are_read() -> None:
+    kube = RecordingKube()
+    kube.deployments = [agent("a", {"tealagents.io/taskstore": "t"})]
+    kube.existing = {"moved"}
+    moved = agent("moved", {"tealagents.io/taskstore": "b"})
+    kube.get = lambda api_version, kind, namespace, name: (  # type: ignore[method-assign]
+        moved if kind == "Deployment" else kube.store if name in ("t", "b") else None
+    )
+
+    observed = Reconciler(kube, SETTINGS).observe("n", "t", strays={"moved"})  # type: ignore[arg-type]
+
+    assert observed.other_stores == {"b"}
