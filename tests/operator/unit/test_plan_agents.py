@@ -9,14 +9,12 @@ import pytest
 from taskstore_operator.plan.agents import (
     ContainerSelection,
     EnvConflict,
-    OwnedLibrary,
     env_conflicts,
     library_conflicts,
-    owned_env_names,
-    owned_library,
     select_containers,
     wanted_library,
 )
+from taskstore_operator.plan.ownership import OwnedLibrary, owned_env_names, owned_library
 
 Manifest = dict[str, Any]
 DeploymentFactory = Callable[..., Manifest]
