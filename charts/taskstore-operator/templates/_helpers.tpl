@@ -60,51 +60,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "taskstore-operator.fullname" .) .Values.peering.name }}
 {{- end }}
 
-{{/* The rules the operator needs in each namespace it serves (a ClusterRole's or a Role's). */}}
-{{- define "taskstore-operator.namespacedRules" -}}
-# TaskStores: watched (kopf), read per reconcile, finalizer added and removed by apply.
-- apiGroups: ["tealagents.io"]
-  resources: ["taskstores"]
-  verbs: ["get", "list", "watch", "patch"]
-- apiGroups: ["tealagents.io"]
-  resources: ["taskstores/status"]
-  verbs: ["patch"]
-# Agent Deployments: watched for the opt-in label; the environment is server-side applied.
-- apiGroups: ["apps"]
-  resources: ["deployments"]
-  verbs: ["get", "list", "watch", "patch"]
-# The managed Redis objects: created by server-side apply, deleted when no longer asked for.
-- apiGroups: [""]
-  resources: ["configmaps", "services"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-- apiGroups: ["apps"]
-  resources: ["statefulsets"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-- apiGroups: ["networking.k8s.io"]
-  resources: ["networkpolicies"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Secrets: the generated password (created once, never updated) and the fingerprint of an
-# external store's passwordSecretRef, which may name any Secret of the namespace.
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "delete"]
-# The managed Redis' volume claims, removed under deletionPolicy: Delete.
-- apiGroups: [""]
-  resources: ["persistentvolumeclaims"]
-  verbs: ["list", "delete"]
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create"]
-{{- end }}
-
-{{/* The cluster-scoped reads of kopf itself, in both modes. */}}
-{{- define "taskstore-operator.clusterRules" -}}
-# kopf's resource observer: notices CRDs (the TaskStore one included) installed or removed.
-- apiGroups: ["apiextensions.k8s.io"]
-  resources: ["customresourcedefinitions"]
-  verbs: ["list", "watch"]
-{{- end }}
-
 {{/* The labels and annotations the chart adds to a CRD's metadata (indented by two spaces). */}}
 {{- define "taskstore-operator.crdMetadata" -}}
 labels:
