@@ -26,14 +26,14 @@ from typing import Any
 
 import yaml
 
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.binaries import REPO_ROOT, find_binaries
-from taskstore_operator.envtest.controlplane import RequestKind, requests_between
-from taskstore_operator.envtest.processes import running_operator
-from taskstore_operator.envtest.waiting import wait_for
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.binaries import find_binaries
+from taskstore_dev.envtest.controlplane import RequestKind, requests_between
+from taskstore_dev.envtest.processes import running_operator
+from taskstore_dev.envtest.waiting import wait_for
+from taskstore_dev.paths import DEPLOY_CRD_PATH
 
 NAMESPACE = "bench"
-CRD_FILE = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
 BACKENDS = ("memory", "managed", "external")
 CONVERGE_TARGET_S = 60.0
 RSS_TARGET_MB = 200.0
@@ -193,7 +193,7 @@ def run(stores: int, agents: int, steady: float) -> int:
     controllers = ("garbage-collector-controller", "namespace-controller")
     scratch = tempfile.TemporaryDirectory(prefix="bench-operator-")
     with ControlPlane(binaries, controllers=controllers) as plane, scratch as tmp:
-        plane.install_crd(yaml.safe_load(CRD_FILE.read_text()))
+        plane.install_crd(yaml.safe_load(DEPLOY_CRD_PATH.read_text()))
         bench = Bench(plane)
         started = time.monotonic()
         bench.create_objects(stores, agents)

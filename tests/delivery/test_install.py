@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.pytest_plugin import InstallCrd
+from taskstore_dev.paths import CHART_DIR, REPO_ROOT
 from taskstore_operator.api.crd import CRD_NAME, build_crd
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.pytest_plugin import InstallCrd
 
-from .conftest import CHART_DIR, REPO_ROOT, Helm
+from .conftest import Helm
 
 pytestmark = pytest.mark.e2e
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.pytest_plugin import wait_until
 from taskstore_operator.api.contract import TASKSTORE_LABEL
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.pytest_plugin import wait_until
 
 from .conftest import Helm
 from .test_install import Release

@@ -19,12 +19,12 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from taskstore_operator.envtest import Binaries, ControlPlane, ControlPlaneError, read_pins
-from taskstore_operator.envtest import binaries as binaries_module
-from taskstore_operator.envtest import controlplane as controlplane_module
-from taskstore_operator.envtest.binaries import find_binaries, uses_external_binaries
-from taskstore_operator.envtest.processes import stop_process
-from taskstore_operator.envtest.pytest_plugin import (
+from taskstore_dev.envtest import Binaries, ControlPlane, ControlPlaneError, read_pins
+from taskstore_dev.envtest import binaries as binaries_module
+from taskstore_dev.envtest import controlplane as controlplane_module
+from taskstore_dev.envtest.binaries import find_binaries, uses_external_binaries
+from taskstore_dev.envtest.processes import stop_process
+from taskstore_dev.envtest.pytest_plugin import (
     InstallCrd,
     load_binaries,
     unavailable,

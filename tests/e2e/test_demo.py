@@ -1,4 +1,4 @@
-"""The main job: ``python -m taskstore_operator.demo`` runs the product and cleans up."""
+"""The main job: ``python -m taskstore_dev.demo`` runs the product and cleans up."""
 
 import signal
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from taskstore_operator.envtest import Binaries
+from taskstore_dev.envtest import Binaries
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ def test_demo_shows_every_store_ready_and_the_agent_env_then_stops_on_ctrl_c(
     output = tmp_path / "demo.out"
     with output.open("w") as sink:
         demo = subprocess.Popen(
-            [sys.executable, "-m", "taskstore_operator.demo"],
+            [sys.executable, "-m", "taskstore_dev.demo"],
             stdout=sink,
             stderr=subprocess.STDOUT,
             text=True,

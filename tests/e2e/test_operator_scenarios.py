@@ -25,9 +25,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.controlplane import RequestKind, requests_between
-from taskstore_operator.envtest.pytest_plugin import wait_until
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.controlplane import RequestKind, requests_between
+from taskstore_dev.envtest.pytest_plugin import wait_until
 
 pytestmark = pytest.mark.e2e
 
