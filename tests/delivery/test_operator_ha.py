@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from taskstore_dev.envtest import ControlPlane
-from taskstore_dev.envtest.processes import running_operator
+from taskstore_dev.envtest.operator_process import running_operator
 from taskstore_dev.envtest.pytest_plugin import wait_until
 from taskstore_dev.paths import CHART_DIR, DEPLOY_CRD_PATH
 

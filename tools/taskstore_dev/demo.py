@@ -23,7 +23,8 @@ import yaml
 
 from taskstore_dev.envtest import BinariesError, ControlPlane, ControlPlaneError
 from taskstore_dev.envtest.binaries import find_binaries
-from taskstore_dev.envtest.processes import running_operator
+from taskstore_dev.envtest.controlplane import READY_STATEFULSET_STATUS
+from taskstore_dev.envtest.operator_process import OperatorProcess, running_operator
 from taskstore_dev.envtest.waiting import wait_for
 from taskstore_dev.paths import DEPLOY_CRD_PATH, REPO_ROOT, SAMPLES_DIR
 from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION
@@ -65,8 +66,8 @@ def mark_statefulset_ready(plane: ControlPlane, name: str) -> None:
         lambda: kubectl_json(plane, "get", "statefulset", name, "-n", NAMESPACE) is not None,
         STEP_TIMEOUT,
     )
-    status = {"replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "updatedReplicas": 1}
-    patch = ["--subresource=status", "--type=merge", "-p", json.dumps({"status": status})]
+    status = {"status": READY_STATEFULSET_STATUS}
+    patch = ["--subresource=status", "--type=merge", "-p", json.dumps(status)]
     result = plane.kubectl("patch", "statefulset", name, "-n", NAMESPACE, *patch)
     checked(result, f"marking statefulset/{name} ready")
 
@@ -132,7 +133,7 @@ def run(once: bool) -> None:
                 raise DemoError(f"{error}\nthe end of the operator's log:\n{tail}") from None
 
 
-def show_the_samples(plane: ControlPlane, operator: "subprocess.Popen[bytes]", once: bool) -> None:
+def show_the_samples(plane: ControlPlane, operator: OperatorProcess, once: bool) -> None:
     """Apply the samples, wait for them, print them; then wait for Ctrl-C unless ``once``."""
     step(5, f"applying {SAMPLES_DIR.relative_to(REPO_ROOT)}/ in namespace {NAMESPACE}")
     checked(plane.kubectl("create", "namespace", NAMESPACE), "creating the namespace")
@@ -144,8 +145,8 @@ def show_the_samples(plane: ControlPlane, operator: "subprocess.Popen[bytes]", o
     step(6, "waiting until every TaskStore is Ready")
 
     def converged() -> bool:
-        if operator.poll() is not None:
-            raise DemoError(f"the operator exited with code {operator.returncode}")
+        if (code := operator.poll()) is not None:
+            raise DemoError(f"the operator exited with code {code}")
         return all_ready(plane)
 
     wait_for("every TaskStore to be Ready", converged, STEP_TIMEOUT)

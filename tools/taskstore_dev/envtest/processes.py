@@ -1,45 +1,43 @@
-"""Child processes of the demo, the benchmarks and the tests: the operator, and stopping."""
+"""Child processes: free loopback ports, and the one way to stop a process.
 
-import os
+Standard library only: ``scripts/control-plane`` runs without the virtualenv.
+"""
+
+import signal
+import socket
 import subprocess
-import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from typing import Any
 
 STOP_GRACE_SECONDS = 10.0
 
 
-def stop_process(process: "subprocess.Popen[bytes]", grace: float = STOP_GRACE_SECONDS) -> None:
-    """Stop a child: SIGTERM, then SIGKILL after ``grace`` seconds; always reaped."""
+def pick_free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct loopback ports that were free a moment ago."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    return pick_free_ports(1)[0]
+
+
+def stop_process(
+    process: "subprocess.Popen[Any]",
+    grace: float = STOP_GRACE_SECONDS,
+    sig: signal.Signals = signal.SIGTERM,
+) -> None:
+    """Stop a child: ``sig`` (SIGTERM), then SIGKILL after ``grace`` seconds; always reaped."""
     if process.poll() is None:
-        process.terminate()
+        process.send_signal(sig)
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-@contextmanager
-def running_operator(
-    kubeconfig: Path,
-    log_path: Path,
-    *arguments: str,
-    environment: Mapping[str, str] | None = None,
-) -> Iterator["subprocess.Popen[bytes]"]:
-    """``python -m taskstore_operator`` against ``kubeconfig``, logging to ``log_path``.
-
-    Metrics and liveness ports are off unless ``arguments`` set them; ``environment`` adds
-    variables (``TASKSTORE_PEERING``, ...). The process is stopped on exit.
-    """
-    environment = {**os.environ, **(environment or {}), "KUBECONFIG": str(kubeconfig)}
-    command = [sys.executable, "-m", "taskstore_operator", "--metrics-port=0", "--health-port=0"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, *arguments], env=environment, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            yield process
-        finally:
-            stop_process(process)
