@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 from .binaries import Binaries, find_binaries
 from .processes import pick_free_ports, stop_process
+from .waiting import wait_for
 
 DEFAULT_CONTROLLERS = (
     "garbage-collector-controller",
@@ -603,7 +604,8 @@ class ControlPlane:
 
         If ``starting`` exits because a port is taken, raise :class:`_PortInUseError`.
         """
-        while True:
+
+        def holds() -> bool:
             if (
                 starting is not None
                 and starting.popen.poll() is not None
@@ -611,15 +613,16 @@ class ControlPlane:
             ):
                 raise _PortInUseError(starting.name)
             self.check_running()
-            if condition():
-                return
-            if time.monotonic() > deadline:
-                logs = "\n".join(
-                    f"--- last lines of {process.log_path}:\n{process.log_tail()}"
-                    for process in self._processes
-                )
-                raise ControlPlaneError(f"timed out waiting for {what}\n{logs}")
-            time.sleep(POLL_INTERVAL_SECONDS)
+            return condition()
+
+        try:
+            wait_for(what, holds, max(deadline - time.monotonic(), 0.0), POLL_INTERVAL_SECONDS)
+        except TimeoutError:
+            logs = "\n".join(
+                f"--- last lines of {process.log_path}:\n{process.log_tail()}"
+                for process in self._processes
+            )
+            raise ControlPlaneError(f"timed out waiting for {what}\n{logs}") from None
 
     def _admin_tls(self) -> ssl.SSLContext:
         if self._tls is None:
