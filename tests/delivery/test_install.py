@@ -175,6 +175,26 @@ def test_helm_install_namespaced_ha(
     )
 
 
+@pytest.mark.parametrize("long_name", ["release", "fullnameOverride"])
+def test_the_longest_names_install(
+    release: Release, control_plane: ControlPlane, namespace: str, long_name: str
+) -> None:
+    """A 53-character release name (Helm's longest) or a 63-character fullnameOverride."""
+    arguments = ["--set", "crds.enabled=false", "--set", "metrics.serviceMonitor.enabled=false"]
+    if long_name == "release":
+        release.name = release.name + "-" + "r" * (53 - len(release.name) - 1)
+        fullname = (release.name + "-taskstore-operator")[:63].rstrip("-")
+    else:
+        fullname = "f" * 63
+        arguments += ["--set", f"fullnameOverride={fullname}"]
+    result = release.install(*arguments)
+    assert result.returncode == 0, result.stderr
+    get(control_plane, "-n", namespace, "deployment", fullname)
+    service = fullname[:55].rstrip("-") + "-metrics"
+    assert len(service) <= 63
+    get(control_plane, "-n", namespace, "service", service)
+
+
 def test_unknown_watch_namespace_fails_the_install(release: Release) -> None:
     missing = f"missing-{secrets.token_hex(3)}"
     result = release.install(
