@@ -128,6 +128,10 @@ def test_helm_install_creates_the_crd_and_the_operator_objects(
     assert not can_i(control_plane, account, "delete", "deployments.apps", "-n", "default")
     assert not can_i(control_plane, account, "list", "namespaces")
     assert not can_i(control_plane, account, "get", "nodes")
+    # Peering is on with one replica: its own object, and the start-up check's reads.
+    get(control_plane, "clusterkopfpeering", release.fullname)
+    assert can_i(control_plane, account, "list", "kopfpeerings.kopf.dev", "-A")
+    assert can_i(control_plane, account, "create", "clusterkopfpeerings.kopf.dev")
 
     uninstalled = release.uninstall()
     assert uninstalled.returncode == 0, uninstalled.stderr
@@ -160,6 +164,8 @@ def test_helm_install_namespaced_ha(
     assert can_i(control_plane, account, "patch", "deployments.apps", "-n", namespace)
     assert not can_i(control_plane, account, "patch", "deployments.apps", "-n", "default")
     assert can_i(control_plane, account, "list", "namespaces")
+    assert can_i(control_plane, account, "list", "clusterkopfpeerings.kopf.dev")
+    assert not can_i(control_plane, account, "list", "kopfpeerings.kopf.dev", "-n", "default")
     assert can_i(control_plane, account, "watch", "customresourcedefinitions.apiextensions.k8s.io")
     assert not can_i(control_plane, account, "get", "secrets", "-n", "default")
     assert can_i(

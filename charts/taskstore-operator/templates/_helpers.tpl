@@ -68,9 +68,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The kopf peering object's name; peering is on when more than one replica runs. */}}
+{{/* The kopf peering object's name (peering is always on). */}}
 {{- define "taskstore-operator.peeringName" -}}
 {{- default (include "taskstore-operator.fullname" .) .Values.peering.name }}
+{{- end }}
+
+{{/* The label of every install's peering objects (taskstore_operator.topology.PEERING_LABEL). */}}
+{{- define "taskstore-operator.peeringLabel" -}}
+tealagents.io/taskstore-operator-peering: "true"
 {{- end }}
 
 {{/* The rules the operator needs in each namespace it serves (a ClusterRole's or a Role's). */}}
