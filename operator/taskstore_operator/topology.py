@@ -67,12 +67,9 @@ class ForeignPeer:
     namespace: str | None
 
     def __str__(self) -> str:
-        where = (
-            f"KopfPeering {self.namespace}/{self.peering}"
-            if self.namespace
-            else (f"ClusterKopfPeering {self.peering}")
-        )
-        return f"{self.identity} ({where})"
+        if self.namespace is None:
+            return f"{self.identity} (ClusterKopfPeering {self.peering})"
+        return f"{self.identity} (KopfPeering {self.namespace}/{self.peering})"
 
 
 def _live_identities(peering: Mapping[str, Any], now: datetime) -> Iterable[str]:

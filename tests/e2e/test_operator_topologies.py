@@ -205,3 +205,30 @@ def test_a_cluster_wide_install_stands_by_while_a_namespaced_one_serves(
             assert not registered(
                 control_plane, f"{CLUSTER_PEERINGS}/{cluster_name}", "cluster-wide"
             )
+
+
+def test_a_missing_peering_object_is_created_labelled_and_joined(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, peerings: tuple[str, str]
+) -> None:
+    """The plain manifests hold no peering object: the operator creates its own."""
+    name = f"new-{namespace}"[:63]
+    path = f"{namespaced_peerings(namespace)}/{name}"
+    assert control_plane.request("GET", path)[0] == 404
+    with running_operator(
+        control_plane.kubeconfig,
+        tmp_path / "operator.log",
+        f"--namespace={namespace}",
+        environment={"TASKSTORE_PEERING": name, "POD_ID": "alone"},
+    ):
+        wait_until(
+            "the operator to join the peering it created",
+            lambda: (
+                control_plane.request("GET", path)[0] == 200
+                and registered(control_plane, path, "alone")
+            ),
+            timeout=TIMEOUT,
+        )
+        created = control_plane.request_json("GET", path)
+        assert created["metadata"]["labels"] == {PEERING_LABEL: "true"}
+        create_store(control_plane, namespace, "tasks")
+        wait_until("Ready", partial(ready, control_plane, namespace, "tasks"), timeout=TIMEOUT)
