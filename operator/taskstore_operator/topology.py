@@ -208,6 +208,10 @@ def stand_by_while_overlapping(
             if announced:  # it was readable a moment ago: keep waiting
                 sleep(STANDBY_POLL_SECONDS)
                 continue
+            if error.status == 404:
+                # No kopf peering CRDs: no install (the chart's, the manifests') is running.
+                log.debug("no kopf peering CRDs: no other TaskStore operator to look for")
+                return
             log.warning(
                 "cannot look for other TaskStore operators serving %s: reading the kopf "
                 "peering objects failed (%s %s); if another install serves these namespaces "

@@ -31,6 +31,10 @@ def peering(name: str, namespace: str | None = None, **peers: timedelta) -> Mani
     return {"metadata": metadata, "status": status}
 
 
+def never_sleep(seconds: float) -> None:
+    pytest.fail(f"stood by {seconds} s although nothing could be read")
+
+
 FRESH = timedelta(seconds=5)
 EXPIRED = timedelta(seconds=61)
 CLUSTERWIDE = Scope((), "cluster-ops")
@@ -106,9 +110,6 @@ def test_unreadable_peerings_are_reported_and_do_not_block(
     def forbidden(scope: Scope) -> tuple[list[Manifest], list[Manifest]]:
         raise ApiException(status=403, reason="Forbidden")
 
-    def never_sleep(seconds: float) -> None:
-        pytest.fail(f"stood by {seconds} s although nothing could be read")
-
     stand_by_while_overlapping(CLUSTERWIDE, forbidden, None, never_sleep, lambda: NOW)
     assert "cannot look for other TaskStore operators serving every namespace" in caplog.text
     assert "(403 Forbidden)" in caplog.text
@@ -137,3 +138,14 @@ def test_an_operator_that_does_not_stand_by_binds_nothing() -> None:
     port = _free_port()
     with liveness_while_standing_by(port), socket.socket() as probe:
         probe.bind(("0.0.0.0", port))  # noqa: S104 (the address the operator binds)
+
+
+def test_without_peering_crds_there_is_no_other_install_and_nothing_to_say(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def missing(scope: Scope) -> tuple[list[Manifest], list[Manifest]]:
+        raise ApiException(status=404, reason="Not Found")
+
+    with caplog.at_level(logging.INFO, "taskstore_operator.topology"):
+        stand_by_while_overlapping(TEAM_A, missing, None, never_sleep, lambda: NOW)
+    assert caplog.records == []
