@@ -11,7 +11,7 @@ from taskstore_dev.paths import MANIFEST_PATH, SAMPLES_DIR
 from taskstore_operator.api.contract import TASKSTORE_LABEL
 from taskstore_operator.api.validation import parse_taskstore
 
-from .conftest import Helm, of_kind, only
+from .conftest import Helm, container, of_kind, only
 
 
 def test_plain_manifests_are_current(helm: Helm, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,13 +65,23 @@ def test_plain_manifests_hold_the_default_install() -> None:
         "ClusterRole",
         "ClusterRoleBinding",
         "CustomResourceDefinition",
+        "CustomResourceDefinition",
+        "CustomResourceDefinition",
         "Deployment",
         "Service",
         "ServiceAccount",
     ]
+    # The kopf peering CRDs come first; the peering object itself is the operator's to create
+    # (kubectl cannot create an object of a CRD it creates in the same apply).
+    assert [obj["metadata"]["name"] for obj in objects[1:3]] == [
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
+    ]
     deployment = only(objects, "Deployment")
     assert deployment["metadata"]["name"] == "taskstore-operator"
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "taskstore-operator"
+    env = {item["name"]: item.get("value") for item in container(objects)["env"]}
+    assert env["TASKSTORE_PEERING"] == "taskstore-operator"
 
 
 def sample_objects() -> list[dict[str, Any]]:

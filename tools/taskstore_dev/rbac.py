@@ -25,13 +25,13 @@ TEMPLATES: Final = {
         "taskstore-operator.rules.clusterWhenNamespaced",
         "The cluster-scoped reads added when watchNamespaces is set.",
     ),
-    Grant.PEERING_CLUSTER_WIDE: (
-        "taskstore-operator.rules.peeringClusterWide",
-        "kopf peering of a cluster-wide operator (replicas > 1), in its ClusterRole.",
+    Grant.CLUSTER_WHEN_CLUSTER_WIDE: (
+        "taskstore-operator.rules.clusterWhenClusterWide",
+        "The rules added to the ClusterRole of an operator that serves every namespace.",
     ),
-    Grant.PEERING_NAMESPACED: (
-        "taskstore-operator.rules.peeringNamespaced",
-        "kopf peering of a namespaced operator (replicas > 1), in each Role.",
+    Grant.NAMESPACES_WHEN_NAMESPACED: (
+        "taskstore-operator.rules.namespacesWhenNamespaced",
+        "The rules added to each watched namespace's Role when watchNamespaces is set.",
     ),
 }
 # Where the generated table sits in docs/install.md.

@@ -58,26 +58,34 @@
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get", "list", "watch"]
-{{- end }}
-
-{{/* kopf peering of a cluster-wide operator (replicas > 1), in its ClusterRole. */}}
-{{- define "taskstore-operator.rules.peeringClusterWide" -}}
-# ClusterKopfPeering: kopf peering: one replica works, the others wait
+# ClusterKopfPeering: the start-up check: cluster-wide installs' peerings
 - apiGroups: ["kopf.dev"]
   resources: ["clusterkopfpeerings"]
-  verbs: ["list", "watch"]
+  verbs: ["list"]
+{{- end }}
+
+{{/* The rules added to the ClusterRole of an operator that serves every namespace. */}}
+{{- define "taskstore-operator.rules.clusterWhenClusterWide" -}}
+# ClusterKopfPeering: kopf peering (always on): one replica works, the others wait; the operator creates its peering object when missing (the plain manifests cannot hold it)
+- apiGroups: ["kopf.dev"]
+  resources: ["clusterkopfpeerings"]
+  verbs: ["list", "watch", "create"]
 - apiGroups: ["kopf.dev"]
   resources: ["clusterkopfpeerings"]
   resourceNames: [{{ include "taskstore-operator.peeringName" . | quote }}]
   verbs: ["patch"]
-{{- end }}
-
-{{/* kopf peering of a namespaced operator (replicas > 1), in each Role. */}}
-{{- define "taskstore-operator.rules.peeringNamespaced" -}}
-# KopfPeering: kopf peering: one replica works, the others wait
+# KopfPeering: the start-up check: namespaced installs' peerings, in any namespace
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]
-  verbs: ["list", "watch"]
+  verbs: ["list"]
+{{- end }}
+
+{{/* The rules added to each watched namespace's Role when watchNamespaces is set. */}}
+{{- define "taskstore-operator.rules.namespacesWhenNamespaced" -}}
+# KopfPeering: kopf peering (always on): one replica works, the others wait; the operator creates its peering object when missing (the plain manifests cannot hold it)
+- apiGroups: ["kopf.dev"]
+  resources: ["kopfpeerings"]
+  verbs: ["list", "watch", "create"]
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]
   resourceNames: [{{ include "taskstore-operator.peeringName" . | quote }}]

@@ -45,6 +45,7 @@ _PLAIN_KEYWORDS: Final = frozenset(
         "pattern",
         "minItems",
         "maxItems",
+        "maxProperties",
         "required",
         "x-kubernetes-int-or-string",
         "x-kubernetes-preserve-unknown-fields",

@@ -6,7 +6,7 @@ and the RBAC table of docs/install.md are generated from it (``make generate``).
 or a verb the operator starts to use is added here, with the reason, and nowhere else.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Final
 
@@ -22,10 +22,10 @@ class Grant(Enum):
     CLUSTER = "cluster"
     # Cluster-wide, only when the operator serves a list of namespaces.
     CLUSTER_WHEN_NAMESPACED = "cluster, watchNamespaces set"
-    # Peering of several replicas serving the whole cluster (in the ClusterRole).
-    PEERING_CLUSTER_WIDE = "replicas > 1, all namespaces"
-    # Peering of several replicas serving a list of namespaces (in each Role).
-    PEERING_NAMESPACED = "replicas > 1, watchNamespaces set"
+    # In the ClusterRole, only when the operator serves every namespace.
+    CLUSTER_WHEN_CLUSTER_WIDE = "cluster, all namespaces served"
+    # In each watched namespace's Role, only when the operator serves a list of namespaces.
+    NAMESPACES_WHEN_NAMESPACED = "each watched namespace, watchNamespaces set"
 
 
 @dataclass(frozen=True)
@@ -166,9 +166,10 @@ CLUSTER_KOPF_PEERING: Final = Kind(
     "v1",
     "ClusterKopfPeering",
     "clusterkopfpeerings",
-    ("list", "watch"),
-    "kopf peering: one replica works, the others wait",
-    grant=Grant.PEERING_CLUSTER_WIDE,
+    ("list", "watch", "create"),
+    "kopf peering (always on): one replica works, the others wait; the operator creates its "
+    "peering object when missing (the plain manifests cannot hold it)",
+    grant=Grant.CLUSTER_WHEN_CLUSTER_WIDE,
     named_verbs=("patch",),
 )
 KOPF_PEERING: Final = Kind(
@@ -176,10 +177,27 @@ KOPF_PEERING: Final = Kind(
     "v1",
     "KopfPeering",
     "kopfpeerings",
-    ("list", "watch"),
-    "kopf peering: one replica works, the others wait",
-    grant=Grant.PEERING_NAMESPACED,
+    ("list", "watch", "create"),
+    "kopf peering (always on): one replica works, the others wait; the operator creates its "
+    "peering object when missing (the plain manifests cannot hold it)",
+    grant=Grant.NAMESPACES_WHEN_NAMESPACED,
     named_verbs=("patch",),
+)
+# The start-up check: an operator stands by while another install serves its namespaces,
+# which it learns from the other scope's peering objects.
+OTHER_KOPF_PEERINGS: Final = replace(
+    KOPF_PEERING,
+    verbs=("list",),
+    named_verbs=(),
+    why="the start-up check: namespaced installs' peerings, in any namespace",
+    grant=Grant.CLUSTER_WHEN_CLUSTER_WIDE,
+)
+OTHER_CLUSTER_KOPF_PEERINGS: Final = replace(
+    CLUSTER_KOPF_PEERING,
+    verbs=("list",),
+    named_verbs=(),
+    why="the start-up check: cluster-wide installs' peerings",
+    grant=Grant.CLUSTER_WHEN_NAMESPACED,
 )
 
 # Every kind the operator touches, in the order of the RBAC rules and the docs table.
@@ -197,9 +215,12 @@ KINDS: Final = (
     CUSTOM_RESOURCE_DEFINITION,
     NAMESPACE,
     CLUSTER_KOPF_PEERING,
+    OTHER_KOPF_PEERINGS,
     KOPF_PEERING,
+    OTHER_CLUSTER_KOPF_PEERINGS,
 )
 # The objects of a managed Redis that the operator applies, labels and watches for drift.
 MANAGED_KINDS: Final = (SECRET, CONFIG_MAP, SERVICE, NETWORK_POLICY, STATEFUL_SET)
-# Each kind by its ``kind`` name (TaskStore: the object, not its status subresource).
+# Each kind by its ``kind`` name (TaskStore: the object, not its status subresource; a kind
+# listed twice for two grants has the same coordinates in both).
 BY_KIND: Final = {k.kind: k for k in KINDS if not k.subresource}
