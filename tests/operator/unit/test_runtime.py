@@ -14,6 +14,7 @@ from taskstore_operator.runtime import queue as queue_module
 from taskstore_operator.runtime.queue import Key, ReconcileQueue
 from taskstore_operator.runtime.seen import MAX_VERSIONS, SeenVersions
 from taskstore_operator.runtime.strays import StrayDeployments
+from taskstore_operator.topology import Scope
 
 
 @pytest.mark.parametrize(
@@ -249,6 +250,19 @@ def test_main_runs_kopf_standalone_or_with_peering(
             return True
 
     monkeypatch.setattr(main_module, "connect", EveryNamespaceExists)
+    ensured: list[Scope] = []
+
+    class NoOtherInstall:
+        def __init__(self, client: object) -> None:
+            pass
+
+        def read(self, scope: Scope) -> tuple[list[object], list[object]]:
+            return [], []
+
+        def ensure(self, scope: Scope) -> None:
+            ensured.append(scope)
+
+    monkeypatch.setattr(main_module, "PeeringApi", NoOtherInstall)
 
     main_module.main(["--metrics-port=0", "--health-port=9999"])
 
@@ -257,6 +271,7 @@ def test_main_runs_kopf_standalone_or_with_peering(
     assert run["liveness_endpoint"] == "http://0.0.0.0:9999/healthz"
     assert (run["priority"] is None) == ("TASKSTORE_PEERING" not in environment)
     assert checked == expected["namespaces"]
+    assert ensured == [Scope(tuple(checked), environment.get("TASKSTORE_PEERING"))]
 
 
 def test_unknown_watched_namespaces_are_reported_by_name(caplog: pytest.LogCaptureFixture) -> None:
@@ -266,3 +281,13 @@ def test_unknown_watched_namespaces_are_reported_by_name(caplog: pytest.LogCaptu
     assert unknown == ["typo-agents"]
     assert "watched namespace 'typo-agents' does not exist" in caplog.text
     assert "'agents'" not in caplog.text
+
+
+def test_the_library_image_defaults_to_the_operators_own_of_this_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(main_module.LIBRARY_IMAGE_ENV, raising=False)
+    assert parse_args([]).library_image == "ghcr.io/tealagents/taskstore-operator:0.1.0"
+    assert parse_args(["--library-image", "r.example/lib:2"]).library_image == "r.example/lib:2"
+    monkeypatch.setenv(main_module.LIBRARY_IMAGE_ENV, "r.example/lib:3")
+    assert parse_args([]).library_image == "r.example/lib:3"
