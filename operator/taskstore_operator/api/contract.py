@@ -25,6 +25,8 @@ CONFIG_HASH_ANNOTATION: Final = f"{GROUP}/config-hash"
 SPEC_HASH_ANNOTATION: Final = f"{GROUP}/spec-hash"
 
 FIELD_MANAGER: Final = "taskstore-operator"
+# On every managed Redis object: what the operator's watches of those kinds select.
+MANAGED_BY_LABELS: Final = {"app.kubernetes.io/managed-by": "taskstore-operator"}
 # On TaskStores: the operator's own finalizer, added and removed by the operator itself.
 FINALIZER: Final = f"{GROUP}/finalizer"
 

@@ -9,11 +9,12 @@ exists (see :func:`password_fingerprint`).
 """
 
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import SecretStr
 
 from taskstore_operator.api.contract import SPEC_HASH_ANNOTATION
+from taskstore_operator.api.kinds import CONFIG_MAP, MANAGED_KINDS, SECRET
 from taskstore_operator.api.models import ConditionStatus, DeletionPolicy, TaskStore
 from taskstore_operator.plan.observed import (
     Event,
@@ -40,15 +41,6 @@ from taskstore_operator.render.redis import (
 
 TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
 
-# The API versions of the managed Redis objects, by kind.
-MANAGED_KINDS: Final = {
-    "Secret": "v1",
-    "ConfigMap": "v1",
-    "Service": "v1",
-    "NetworkPolicy": "networking.k8s.io/v1",
-    "StatefulSet": "apps/v1",
-}
-
 
 class Availability(NamedTuple):
     """Whether agents may be pointed at the store now (RedisAvailable), and why not."""
@@ -69,13 +61,13 @@ class Availability(NamedTuple):
 def managed_object_refs(store: TaskStore) -> list[ObjectRef]:
     """Where the managed Redis objects of ``store`` are (or would be)."""
     names = {
-        "Secret": redis_secret_name(store),
-        "ConfigMap": redis_configmap_name(store),
+        SECRET.kind: redis_secret_name(store),
+        CONFIG_MAP.kind: redis_configmap_name(store),
     }
     namespace = store.metadata.namespace
     return [
-        ObjectRef(api_version, kind, namespace, names.get(kind, redis_name(store)))
-        for kind, api_version in MANAGED_KINDS.items()
+        ObjectRef(kind.api_version, kind.kind, namespace, names.get(kind.kind, redis_name(store)))
+        for kind in MANAGED_KINDS
     ]
 
 

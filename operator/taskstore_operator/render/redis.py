@@ -18,6 +18,7 @@ from taskstore_operator.api.contract import (
     API_VERSION,
     CONFIG_HASH_ANNOTATION,
     KIND,
+    MANAGED_BY_LABELS,
     PASSWORD_KEY,
     REDIS_PORT,
     SPEC_HASH_ANNOTATION,
@@ -99,7 +100,7 @@ def redis_labels(store: TaskStore) -> dict[str, str]:
     """The recommended labels of every managed Redis object."""
     return {
         **selector_labels(store),
-        "app.kubernetes.io/managed-by": "taskstore-operator",
+        **MANAGED_BY_LABELS,
         "app.kubernetes.io/part-of": "teal-agents",
     }
 
