@@ -92,3 +92,9 @@ def test_the_framework_refuses_a_dotted_module_path(entry_file: Path) -> None:
         entry_file, TA_PERSISTENCE_MODULE="teal_taskstore.persistence.redis_persistence_manager"
     )
     assert (status, report["error"]) == (2, "ImportError")
+
+
+def test_a_missing_dependency_of_the_library_is_named(entry_file: Path) -> None:
+    status, report = run_agent(entry_file, "--without-framework", "--without-package", "pydantic")
+    assert (status, report["error"]) == (2, "ImportError")
+    assert "teal-taskstore needs the package 'pydantic'" in report["message"]

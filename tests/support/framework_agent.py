@@ -3,7 +3,7 @@
 Run by the framework tier with the injected ``TA_*`` environment::
 
     python tests/support/framework_agent.py [--without-installed-library]
-        [--import-library-first] [--without-framework]
+        [--import-library-first] [--without-framework] [--without-package NAME]
 
 It prints ``{"store": ..., "library": <teal_taskstore.__file__>, "round_trip": true}``,
 or ``{"error": <type>, "message": ...}`` with exit status 2 when loading fails.
@@ -48,6 +48,20 @@ class OnlyBesideTheEntryFile(importlib.abc.MetaPathFinder):
         return spec
 
 
+class Without(importlib.abc.MetaPathFinder):
+    """Stands for an image that lacks ``package``."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname.split(".")[0] == self.package:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
+
+
 def load_entry_without_framework(entry: str) -> Any:
     """What a loader other than the framework's does with the entry file."""
     spec = importlib.util.spec_from_file_location("teal_taskstore_entry", entry)
@@ -78,7 +92,9 @@ def main() -> int:
     parser.add_argument("--without-installed-library", action="store_true")
     parser.add_argument("--import-library-first", action="store_true")
     parser.add_argument("--without-framework", action="store_true")
+    parser.add_argument("--without-package", action="append", default=[])
     args = parser.parse_args()
+    sys.meta_path[:0] = [Without(package) for package in args.without_package]
     entry = os.environ["TA_PERSISTENCE_MODULE"]
     if args.without_installed_library:
         sys.meta_path.insert(0, OnlyBesideTheEntryFile(str(Path(entry).parent)))
