@@ -18,6 +18,7 @@ demo-library: setup
 
 test: setup control-plane lint typecheck
 	$(PY) -m pytest
+	$(PY) scripts/test-pythons
 
 setup: system-deps $(STAMP)
 
@@ -45,4 +46,4 @@ bench: setup
 	$(PY) scripts/bench_library.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venvs .pytest_cache .mypy_cache .ruff_cache
