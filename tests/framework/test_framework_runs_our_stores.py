@@ -222,3 +222,19 @@ async def test_a_wrong_password_is_a_load_error_that_never_shows_it(
         await store.close()
     finally:
         server.cleanup()
+
+
+async def test_a_stored_task_the_framework_cannot_read_is_a_load_error_and_stays(
+    backend: str,
+) -> None:
+    store = framework_store()
+    task, request_id = await TealAgentsV1Alpha1Handler(store).open_task("user-1", "hello")
+    ours = await store.backend.load(task.task_id)
+    ours.items[0].chat_history = {"messages": "not a list of messages"}
+    await store.backend.update(ours)  # written by an agent of another kind, say
+    for load in (store.load(task.task_id), store.load_by_request_id(request_id)):
+        with pytest.raises(PersistenceLoadError) as raised:
+            await load
+        assert task.task_id in raised.value.message
+        assert "not a valid framework AgentTask" in raised.value.message
+    assert await store.backend.load(task.task_id) == ours

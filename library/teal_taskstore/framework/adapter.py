@@ -109,8 +109,9 @@ class FrameworkAdapter(FrameworkTaskPersistenceManager):  # type: ignore[misc]
         """A task that has an item with this request id, or ``None``."""
         with _translated(PersistenceLoadError):
             ours = await self._backend.load_by_request_id(request_id)
-        subject = f"load task by request id {request_id!r}"
-        return None if ours is None else self._to_framework(ours, subject)
+        if ours is None:
+            return None
+        return self._to_framework(ours, f"load task {ours.task_id!r} by request id {request_id!r}")
 
     async def health_check(self) -> bool:
         """Whether the backing store answers; for readiness probes."""
