@@ -40,6 +40,10 @@ def fresh_framework(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     Singleton.instances.clear()
     sys.modules.pop("teal_taskstore_entry", None)
+    # The framework's AppConfig writes TA_ENV_STORE entries into os.environ behind
+    # monkeypatch's back; drop every TA_* now, monkeypatch then restores what was there.
+    for name in [name for name in os.environ if name.startswith("TA_")]:
+        del os.environ[name]
 
 
 @pytest.fixture
