@@ -24,7 +24,7 @@ from support.framework_tasks import (
     history_with_a_tool_call_and_result,
 )
 from support.redis_server import RedisServer
-from teal_taskstore import PersistenceConflictError
+from teal_taskstore import ConfigurationError, PersistenceConflictError
 from teal_taskstore.framework import IN_MEMORY_CLASS, REDIS_CLASS
 
 BACKENDS = {"memory": IN_MEMORY_CLASS, "redis": REDIS_CLASS}
@@ -141,8 +141,9 @@ async def test_our_errors_arrive_as_the_frameworks_with_a_message(backend: str) 
     assert "no such task" in updated.value.message
 
 
+@pytest.mark.parametrize("unholdable", [object(), b"\xff not UTF-8"], ids=["object", "bytes"])
 async def test_a_chat_history_the_store_cannot_hold_is_refused_and_the_task_kept(
-    backend: str,
+    backend: str, unholdable: object
 ) -> None:
     store = framework_store()
     handler = TealAgentsV1Alpha1Handler(store)
@@ -150,7 +151,7 @@ async def test_a_chat_history_the_store_cannot_hold_is_refused_and_the_task_kept
     before = await store.load(task.task_id)
 
     history = history_with_a_tool_call_and_result()
-    history.messages[0].metadata["connection"] = object()  # JSON cannot hold it
+    history.messages[0].metadata["kept"] = unholdable  # JSON cannot hold it
     with pytest.raises(PersistenceUpdateError) as updated:
         await handler.pause_for_approval(request_id, history, [booking_call()])
     assert task.task_id in updated.value.message
@@ -238,3 +239,28 @@ async def test_a_stored_task_the_framework_cannot_read_is_a_load_error_and_stays
         assert task.task_id in raised.value.message
         assert "not a valid framework AgentTask" in raised.value.message
     assert await store.backend.load(task.task_id) == ours
+
+
+async def test_a_copy_of_a_loaded_task_carries_no_version_and_replaces(backend: str) -> None:
+    store = framework_store()
+    task, _ = await TealAgentsV1Alpha1Handler(store).open_task("user-1", "hello")
+    loaded = await store.load(task.task_id)
+    copy = loaded.model_copy(deep=True)
+    loaded.status = "Failed"
+    await store.update(loaded)
+    copy.status = "Canceled"
+    await store.update(copy)  # built by the caller, as from scratch: replaces
+    assert (await store.load(task.task_id)).status == "Canceled"
+    loaded.status = "Completed"
+    with pytest.raises(PersistenceUpdateError, match="someone else"):
+        await store.update(loaded)
+
+
+async def test_a_bad_setting_stops_the_agent_at_start_up_naming_it(
+    entry_file: Path, monkeypatch: pytest.MonkeyPatch, fresh_framework: None
+) -> None:
+    monkeypatch.setenv("TA_PERSISTENCE_MODULE", str(entry_file))
+    monkeypatch.setenv("TA_PERSISTENCE_CLASS", REDIS_CLASS)
+    monkeypatch.setenv("TA_REDIS_PORT", "six-three-seven-nine")
+    with pytest.raises(ConfigurationError, match="TA_REDIS_PORT"):
+        framework_store()
