@@ -19,13 +19,9 @@ class PersistenceFactory(metaclass=Singleton):
         module_name = app_config.get(TA_PERSISTENCE_MODULE.env_name)
         self.class_name = app_config.get(TA_PERSISTENCE_CLASS.env_name)
         self.module: Any = None
-        if (module_name, self.class_name) == (
-            TA_PERSISTENCE_MODULE.default_value,
-            TA_PERSISTENCE_CLASS.default_value,
-        ):
-            return
-        if not module_name or not self.class_name:
-            raise ValueError("Custom persistence module or class is not defined")
+        defaults = (TA_PERSISTENCE_MODULE.default_value, TA_PERSISTENCE_CLASS.default_value)
+        if (module_name, self.class_name) == defaults or not (module_name and self.class_name):
+            return  # the framework's own in-memory store
         try:
             self.module = ModuleLoader.load_module(module_name)
         except Exception as exc:
