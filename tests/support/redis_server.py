@@ -94,9 +94,15 @@ class RedisServer:
         """Make a CA and a server certificate for 127.0.0.1 with openssl; serve TLS only."""
         d = str(self.directory)
         new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-        (self.directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA needs its key usage and
+        # a server certificate its authority key identifier, as real CAs issue them.
+        (self.directory / "san.ext").write_text(
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nauthorityKeyIdentifier=keyid,issuer\n"
+        )
         for command in (
             ["req", "-x509", *new_key, "-days", "2", "-subj", "/CN=test-ca",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
              "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt"],
             ["req", "-new", *new_key, "-subj", "/CN=127.0.0.1",
              "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr"],
