@@ -6,7 +6,9 @@ and ``kill -9`` a master; ``heal`` restarts dead nodes (they rejoin as replicas 
 ``nodes.conf``), so one cluster serves a whole session.
 """
 
+import contextlib
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +158,27 @@ class RedisClusterSet:
             "--cluster-slots", str(slot_count), "--cluster-pipeline", "10",
         )  # fmt: skip
         self.wait_healthy(30.0)
+
+    @contextlib.contextmanager
+    def migrating(self, slot: int, source: ClusterNode, target: ClusterNode) -> Iterator[None]:
+        """Hold ``slot`` half-moved (``MIGRATING`` on source, ``IMPORTING`` on target).
+
+        Inside, the source answers ``ASK`` for keys it lacks; afterwards the slot is stable
+        on the source again (keys written to the target meanwhile are deleted).
+        """
+        with self.client(target.port) as to, self.client(source.port) as from_:
+            to.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source.node_id)
+            from_.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target.node_id)
+            try:
+                yield
+            finally:
+                for key in to.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000):
+                    with to.pipeline(transaction=False) as pipe:
+                        pipe.execute_command("ASKING")
+                        pipe.delete(key)
+                        pipe.execute()
+                for client in (to, from_):
+                    client.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
 
     def kill_master(self, victim: ClusterNode) -> RedisServer:
         """``kill -9`` the master ``victim``; its replica is promoted ``NODE_TIMEOUT_MS`` later."""
