@@ -4,7 +4,6 @@ Figures are printed; run with ``-s`` to see them. Bounds are generous.
 """
 
 import asyncio
-import itertools
 import time
 
 import pytest
@@ -12,53 +11,20 @@ import redis.asyncio
 import redis.exceptions
 from redis.crc import key_slot
 
-from support.redis_cluster import SLOTS, ClusterNode, RedisClusterSet
-from support.write_probe import Ack, WriteProbe
+from support.failover_scenarios import (
+    RECOVERY_BOUND,
+    cluster_master_kill,
+    cluster_probe,
+    hash_tags,
+    key_of,
+    missing_keys,
+    serving_port,
+)
+from support.redis_cluster import SLOTS, RedisClusterSet
+from support.write_probe import Ack
 
-RECOVERY_BOUND = 20.0  # seconds from kill -9 to a write acknowledged by the promoted replica
 MOVED_SLOTS = 300
 PRELOADED_KEYS = 3000
-
-
-def hash_tags(slots: frozenset[int]) -> list[str]:
-    """One hash tag per slot in ``slots``: ``{tag}`` makes a key land in that slot."""
-    found: dict[int, str] = {}
-    for n in itertools.count():
-        tag = f"t{n}"
-        slot = key_slot(tag.encode())
-        if slot in slots:
-            found.setdefault(slot, tag)
-            if len(found) == len(slots):
-                return [found[slot] for slot in sorted(found)]
-    raise AssertionError("unreachable")
-
-
-def key_of(tags: list[str], prefix: str, n: int) -> str:
-    """Key number ``n`` of a writer, cycling through the slots of ``tags``."""
-    return f"{{{tags[n % len(tags)]}}}:{prefix}:{n}"
-
-
-async def missing_keys(client: "redis.asyncio.RedisCluster", keys: list[str]) -> list[str]:
-    values = await client.mget_nonatomic(keys)
-    return [key for key, value in zip(keys, values, strict=True) if value is None]
-
-
-def serving_port(client: "redis.asyncio.RedisCluster", key: str) -> int:
-    """The port of the master redis-py now routes ``key`` to."""
-    node = client.get_node_from_key(key)
-    assert node is not None, f"redis-py knows no node for {key}"
-    return int(node.port)
-
-
-def probe_writing(client: "redis.asyncio.RedisCluster", tags: list[str], prefix: str) -> WriteProbe:
-    """Writers of new keys in the slots of ``tags``; each ack names the node now serving it."""
-
-    async def write(n: int) -> int:
-        key = key_of(tags, prefix, n)
-        await client.set(key, n)
-        return serving_port(client, key)
-
-    return WriteProbe(write, writers=16)
 
 
 def keys_of(prefix: str, tags: list[str], acks: list[Ack]) -> list[str]:
@@ -111,7 +77,7 @@ async def test_a_reshard_under_writers_loses_nothing_and_surfaces_no_redirect(
             await pipe.execute()
         asking_before = asking_calls(redis_cluster, target.port)
 
-        probe = probe_writing(client, tags, "resharding")
+        probe = cluster_probe(client, tags, "resharding")
         probe.start()
         try:
             await probe.wait_for_ack(source.port, time.monotonic(), within=10)
@@ -140,35 +106,13 @@ async def test_a_reshard_under_writers_loses_nothing_and_surfaces_no_redirect(
 
 
 async def test_a_killed_masters_replica_takes_over(redis_cluster: RedisClusterSet) -> None:
-    victim: ClusterNode = redis_cluster.masters()[2]
-    tags = hash_tags(frozenset(sorted(victim.slots)[:64]))
-    async with redis_cluster.async_client() as client:
-        await client.initialize()  # concurrent first calls would each initialize (see notes)
-        probe = probe_writing(client, tags, "failover")
-        probe.start()
-        try:
-            await probe.wait_for_ack(victim.port, time.monotonic(), within=10)
-            killed_at = time.monotonic()
-            await asyncio.to_thread(redis_cluster.kill_master, victim)
-            promoted = await asyncio.to_thread(redis_cluster.wait_for_promotion, victim)
-            promoted_after = time.monotonic() - killed_at
-            recovered = await probe.wait_for_ack(promoted.port, killed_at, RECOVERY_BOUND)
-        finally:
-            await probe.stop()
-        by_promoted = [ack for ack in probe.acks if ack.port == promoted.port]
-        assert await missing_keys(client, keys_of("failover", tags, by_promoted)) == []
-        lost = await missing_keys(client, keys_of("failover", tags, probe.acks))
-    with redis_cluster.client(promoted.port) as direct:
-        role = direct.execute_command("ROLE")
-    print(
-        f"\nkill -9 of master {victim.port}: replica {promoted.port} serves its slots after"
-        f" {promoted_after:.2f} s; first write acknowledged by it {recovered:.2f} s after the"
-        f" kill; longest gap {probe.longest_gap(killed_at):.2f} s; {len(probe.acks)} writes"
-        f" acknowledged, {len(lost)} lost; errors {probe.errors}"
-    )
-    assert role[0] == "master"
-    assert promoted.node_id != victim.node_id
-    assert recovered < RECOVERY_BOUND
+    recovery = await cluster_master_kill(redis_cluster)
+    print(f"\n{recovery}")
+    with redis_cluster.client(recovery.new_port) as direct:
+        assert direct.execute_command("ROLE")[0] == "master"
+    assert recovery.new_port != recovery.old_port
+    assert recovery.first_ack_s < RECOVERY_BOUND
+    assert recovery.lost_by_new_master == 0
 
 
 async def test_an_ask_redirect_is_served_on_the_connection_that_sent_asking(
