@@ -18,18 +18,13 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-def wait_until(condition: Callable[[], bool], within: float, what: str) -> None:
-    """Blocking ``eventually`` for process harnesses: a Redis error counts as not yet.
+def answered(condition: Callable[[], bool]) -> Callable[[], bool]:
+    """``condition`` for ``wait_for``, where a Redis error (a node down or busy) means not yet."""
 
-    ``TimeoutError`` naming ``what`` after ``within`` seconds.
-    """
-    deadline = time.monotonic() + within
-    while True:
+    def check() -> bool:
         try:
-            if condition():
-                return
+            return condition()
         except redis.RedisError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {within} s: {what}")
-        time.sleep(0.05)
+            return False
+
+    return check

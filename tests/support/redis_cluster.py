@@ -15,13 +15,15 @@ from typing import Any
 import redis
 import redis.asyncio.cluster
 
-from support.polling import wait_until
+from support.polling import answered
 from support.redis_server import RedisServer, free_port, redis_binary
+from taskstore_dev.envtest.waiting import wait_for
 
 DATA_PASSWORD = "ha-cluster-password"
 # Milliseconds before a silent node is suspected; failover follows within about twice it.
 NODE_TIMEOUT_MS = 1000
 SLOTS = 16384
+POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,12 @@ class RedisClusterSet:
             promoted[:] = owners
             return self._all_ok()
 
-        wait_until(taken_over, within, f"a replica takes over the slots of {victim.port}")
+        wait_for(
+            f"a replica takes over the slots of {victim.port}",
+            answered(taken_over),
+            within,
+            POLL_SECONDS,
+        )
         return promoted[0]
 
     # --- back to a healthy cluster -------------------------------------------------------------
@@ -231,7 +238,12 @@ class RedisClusterSet:
             # Every node must name the same owner for every slot (gossip has converged).
             return len({frozenset((n.node_id, n.slots) for n in v if n.slots) for v in views}) == 1
 
-        wait_until(healthy, timeout, "the cluster is healthy (6 nodes, 3 masters, all slots)")
+        wait_for(
+            "the cluster is healthy (6 nodes, 3 masters, all slots)",
+            answered(healthy),
+            timeout,
+            POLL_SECONDS,
+        )
 
     def _all_ok(self) -> bool:
         for node in self.nodes:

@@ -12,8 +12,9 @@ from typing import Any
 import redis
 import redis.asyncio.sentinel
 
-from support.polling import wait_until
+from support.polling import answered
 from support.redis_server import RedisServer, redis_binary
+from taskstore_dev.envtest.waiting import wait_for
 
 MASTER_NAME = "mymaster"
 DATA_PASSWORD = "ha-data-password"
@@ -22,6 +23,7 @@ DOWN_AFTER_MS = 1000
 # Sentinel blocks a new failover of the same master for twice this; short so tests can chain.
 FAILOVER_TIMEOUT_MS = 5000
 QUORUM = 2
+POLL_SECONDS = 0.05
 
 # A replica's full sync starts at once instead of after the default 5 s diskless-sync delay.
 DATA_NODE_ARGS = (
@@ -176,7 +178,7 @@ class RedisSentinelSet:
                     return False
             return True
 
-        wait_until(accepted, within, "a sentinel accepts SENTINEL FAILOVER")
+        wait_for("a sentinel accepts SENTINEL FAILOVER", answered(accepted), within, POLL_SECONDS)
         return old
 
     def wait_for_new_master(self, old: Address, within: float = 20.0) -> Address:
@@ -194,7 +196,12 @@ class RedisSentinelSet:
             new[:] = [address]
             return True
 
-        wait_until(switched, within, f"sentinels agree on a master other than {old}")
+        wait_for(
+            f"sentinels agree on a master other than {old}",
+            answered(switched),
+            within,
+            POLL_SECONDS,
+        )
         return new[0]
 
     # --- back to a healthy set -------------------------------------------------------------------
@@ -203,7 +210,12 @@ class RedisSentinelSet:
         """Resume paused nodes, restart dead ones as replicas, wait until all is healthy again."""
         for node in self.nodes:
             node.resume()
-        wait_until(lambda: len(set(self.reported_masters())) == 1, timeout, "sentinels agree")
+        wait_for(
+            "sentinels agree",
+            answered(lambda: len(set(self.reported_masters())) == 1),
+            timeout,
+            POLL_SECONDS,
+        )
         master = self.master_address()
         for node in self.nodes:
             if not node.running:
@@ -224,7 +236,12 @@ class RedisSentinelSet:
         def left() -> float:
             return max(0.1, deadline - time.monotonic())
 
-        wait_until(lambda: len(set(self.reported_masters())) == 1, left(), "sentinels agree")
+        wait_for(
+            "sentinels agree",
+            answered(lambda: len(set(self.reported_masters())) == 1),
+            left(),
+            POLL_SECONDS,
+        )
         master = self.master_address()
 
         def replicas_online() -> bool:
@@ -237,7 +254,12 @@ class RedisSentinelSet:
             ]  # fmt: skip
             return info["role"] == "master" and len(online) == len(self.nodes) - 1
 
-        wait_until(replicas_online, left(), f"master {master} has two online replicas")
+        wait_for(
+            f"master {master} has two online replicas",
+            answered(replicas_online),
+            left(),
+            POLL_SECONDS,
+        )
 
         def sentinels_see_all() -> bool:
             for sentinel in self.sentinels:
@@ -253,4 +275,9 @@ class RedisSentinelSet:
                     return False
             return True
 
-        wait_until(sentinels_see_all, left(), "every sentinel sees the master, 2 replicas, 2 peers")
+        wait_for(
+            "every sentinel sees the master, 2 replicas, 2 peers",
+            answered(sentinels_see_all),
+            left(),
+            POLL_SECONDS,
+        )

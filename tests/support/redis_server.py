@@ -7,12 +7,15 @@ they differ only in the command line and the log line that says they are ready.
 import contextlib
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from taskstore_dev.envtest.processes import free_port, stop_process
+from taskstore_dev.envtest.waiting import wait_for
+
+__all__ = ["RedisServer", "free_port", "redis_binary", "running_redis_server"]
 
 REDIS_SERVER = "redis-server"
 # The Debian package that ships each binary the tests run.
@@ -21,13 +24,6 @@ DEBIAN_PACKAGES = {
     "redis-sentinel": "redis-sentinel",
     "redis-cli": "redis-tools",
 }
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def redis_binary(name: str = REDIS_SERVER) -> str:
@@ -61,35 +57,31 @@ class RedisServer:
         args = [*self._program(), "--bind", "127.0.0.1", "--port", str(self.port)]
         args += ["--dir", str(self.directory), "--save", "", "--appendonly", "no"]
         args += ["--logfile", str(log_file)]
-        self._process = subprocess.Popen([*args, *self.extra_args], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+        process = subprocess.Popen([*args, *self.extra_args], stdout=subprocess.DEVNULL)
+        self._process = process
+
+        def ready() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(f"redis-server exited at start:\n{self.log_tail()}")
-            if self._is_ready():
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise TimeoutError(f"redis-server did not answer within {timeout} s:\n{self.log_tail()}")
+            return self._is_ready()
+
+        try:
+            wait_for("redis-server to accept connections", ready, timeout, interval=0.02)
+        except TimeoutError as error:
+            self.stop()
+            raise TimeoutError(f"{error}:\n{self.log_tail()}") from None
 
     def stop(self) -> None:
         """Stop the server by its pid (SIGTERM, then SIGKILL)."""
-        if self._process is None:
-            return
-        self.resume()  # a stopped process would never act on SIGTERM
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+        if self._process is not None:
+            self.resume()  # a stopped process would never act on SIGTERM
+            stop_process(self._process)
+            self._process = None
 
     def kill(self) -> None:
         """``kill -9``: the process dies without a word to its clients or peers."""
         if self._process is not None:
-            self._process.kill()
-            self._process.wait()
+            stop_process(self._process, sig=signal.SIGKILL)
             self._process = None
 
     def pause(self) -> None:
