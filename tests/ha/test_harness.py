@@ -30,7 +30,12 @@ def test_cluster_nodes_are_parsed_with_slot_ranges_and_migrations() -> None:
         "ddd 127.0.0.1:7004@17004 master,fail - 0 0 3 disconnected\n"
     )
     aaa, bbb, ccc, ddd = parse_cluster_nodes(text)
-    assert (aaa.node_id, aaa.port, aaa.is_master, aaa.slots) == ("aaa", 7001, True, {0, 1, 2, 5})
-    assert bbb.slots == {6, 7}
+    assert (aaa.node_id, aaa.port, aaa.is_master, aaa.slots) == (
+        "aaa",
+        7001,
+        True,
+        frozenset({0, 1, 2, 5}),
+    )
+    assert bbb.slots == frozenset({6, 7})
     assert (ccc.is_master, ccc.master_id, ccc.failed) == (False, "aaa", False)
     assert (ddd.failed, ddd.slots) == (True, frozenset())
