@@ -31,7 +31,8 @@ check-generated: setup control-plane
 
 setup: system-deps $(STAMP)
 
-# redis-server for the real-Redis tests, openssl for the control plane's certificates.
+# redis-server (and redis-sentinel, redis-cli for the HA tier) for the real-Redis tests,
+# openssl for the control plane's certificates.
 system-deps:
 	@scripts/install-system-deps
 
