@@ -6,7 +6,7 @@ import teal_taskstore
 from taskstore_operator.api import contract
 from taskstore_operator.api.validation import parse_taskstore
 from taskstore_operator.render.agent_env import agent_env
-from teal_taskstore import AppConfig, TaskPersistenceManager
+from teal_taskstore import AppConfig, PersistenceFactory, TaskPersistenceManager
 from teal_taskstore.framework import ENTRY_FILE_PATH, IN_MEMORY_CLASS, REDIS_CLASS
 from teal_taskstore.persistence.redis_persistence_manager import RedisSettings
 
@@ -25,10 +25,16 @@ def test_memory_and_redis_agents_load_the_library_entry_file(
     store = parse_taskstore(
         {"metadata": {"name": "t", "namespace": "n", "uid": "u", "generation": 1}, "spec": spec}
     )
-    env = {variable["name"]: variable.get("value") for variable in agent_env(store)}
+    # The container's environment, a Secret reference resolved as the kubelet would.
+    env = {
+        variable["name"]: variable.get("value", "from-a-secret") for variable in agent_env(store)
+    }
     assert env[contract.ENV_PERSISTENCE_MODULE] == ENTRY_FILE_PATH
     assert env[contract.ENV_PERSISTENCE_CLASS] == class_name
-    assert issubclass(getattr(teal_taskstore, class_name), TaskPersistenceManager)
+    backend = getattr(teal_taskstore, class_name)
+    assert issubclass(backend, TaskPersistenceManager)
+    # An agent using our own factory builds our class from the same environment.
+    assert type(PersistenceFactory(AppConfig(env)).get_persistence_manager()) is backend
 
 
 def test_every_injected_redis_variable_is_read_by_the_library() -> None:
@@ -55,3 +61,14 @@ def test_every_injected_redis_variable_is_read_by_the_library() -> None:
         "agent",
         "team:",
     )
+
+
+def test_a_store_that_never_expires_is_read_as_a_68_year_expiry() -> None:
+    store = parse_taskstore(
+        {
+            "metadata": {"name": "t", "namespace": "n", "uid": "u", "generation": 1},
+            "spec": {"backend": "redis", "ttlSeconds": 0, "redis": {"managed": {}}},
+        }
+    )
+    env = {variable["name"]: variable.get("value", "pw") for variable in agent_env(store)}
+    assert RedisSettings.from_config(AppConfig(env)).ttl_seconds == 2**31 - 1
