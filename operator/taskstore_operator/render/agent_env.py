@@ -1,11 +1,13 @@
 """The environment injected into opted-in agent Deployments, and the apply bodies carrying it.
 
 Every write to a Deployment is a server-side apply under the field manager
-``taskstore-operator`` (``FIELD_MANAGER``), never forced:
+``taskstore-operator`` (``FIELD_MANAGER``), forced only to take back the operator's own
+values (see :mod:`taskstore_operator.plan.agents`):
 
 * :func:`render_agent_deployment_patch` lists exactly the fields the operator owns: the
   pod template's ``tealagents.io/taskstore`` label and ``tealagents.io/config-hash``
-  annotation, and ``env`` entries (keyed by name) of the selected containers. The
+  annotation, ``env`` entries (keyed by name) of the selected containers, and for memory
+  and redis the library (:mod:`taskstore_operator.render.agent_library`). The
   server merges them into the Deployment and records this manager as their owner;
   other managers' fields, image and replicas included, are untouched.
 * :func:`render_agent_removal_patch` lists none of them. Applying it makes the server
