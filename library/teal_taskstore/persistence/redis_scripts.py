@@ -1,0 +1,161 @@
+"""The Redis backend's key layout and Lua scripts, and the one place that builds their calls.
+
+The scripts are the ``lua/*.lua`` files of this package, each headed by its KEYS, ARGV and
+return values; :class:`ScriptCalls` builds the ``EVALSHA`` command of each from a task or an
+id, in the order those headers give.
+
+Key layout, version 1 (``<prefix>`` is ``TA_REDIS_KEY_PREFIX``, empty by default)::
+
+    <prefix>taskstore:v1:task:<task_id>           STRING "<version>:<writer>:<task JSON>"
+        version  1 on create, +1 on every update (optimistic concurrency)
+        writer   hex token of the last write, so a retried write recognises itself
+    <prefix>taskstore:v1:task-requests:<task_id>  SET of the request ids the task contains
+    <prefix>taskstore:v1:request:<request_id>     STRING, id of the task holding the request id
+    <prefix>taskstore:v1:deleted:<task_id>        STRING, token of the delete that removed the
+                                                  task; lives 60 s so a retried delete knows it
+"""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+KEY_LAYOUT_VERSION = "v1"
+DELETE_TOMBSTONE_SECONDS = 60
+
+
+def _lua_source(name: str) -> str:
+    return (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    """A script's source and SHA-1, to run it with ``EVALSHA`` (loaded once per server)."""
+
+    name: str
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324
+
+    @classmethod
+    def load(cls, name: str, *, with_write_helpers: bool = False) -> "LuaScript":
+        """The script ``lua/<name>.lua``, after the shared write helpers if asked."""
+        helpers = _lua_source("write_helpers") + "\n" if with_write_helpers else ""
+        return cls(name, helpers + _lua_source(name))
+
+
+CREATE_SCRIPT = LuaScript.load("create", with_write_helpers=True)
+UPDATE_SCRIPT = LuaScript.load("update", with_write_helpers=True)
+DELETE_SCRIPT = LuaScript.load("delete", with_write_helpers=True)
+LOAD_BY_REQUEST_SCRIPT = LuaScript.load("load_by_request_id")
+
+
+def pack_ids(ids: Sequence[str]) -> str:
+    """Pack ids into one script argument as ``<byte length>:<id>`` each (binary safe)."""
+    return "".join(f"{len(i.encode())}:{i}" for i in ids)
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """Names of the keys of one store (see the module docstring)."""
+
+    prefix: str = ""
+
+    def _name(self, kind: str) -> str:
+        return f"{self.prefix}taskstore:{KEY_LAYOUT_VERSION}:{kind}:"
+
+    @property
+    def task_prefix(self) -> str:
+        return self._name("task")
+
+    @property
+    def task_requests_prefix(self) -> str:
+        return self._name("task-requests")
+
+    @property
+    def request_prefix(self) -> str:
+        return self._name("request")
+
+    def task(self, task_id: str) -> str:
+        return self.task_prefix + task_id
+
+    def task_requests(self, task_id: str) -> str:
+        return self.task_requests_prefix + task_id
+
+    def request(self, request_id: str) -> str:
+        return self.request_prefix + request_id
+
+    def delete_tombstone(self, task_id: str) -> str:
+        return self._name("deleted") + task_id
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    """One script run: the script (to load it on ``NOSCRIPT``) and its ``EVALSHA`` command."""
+
+    script: LuaScript
+    command: tuple[str | int, ...]
+
+
+class ScriptCalls:
+    """Builds each script's KEYS and ARGV, as its header in ``lua/`` lists them."""
+
+    def __init__(self, keys: KeyLayout, ttl_seconds: int) -> None:
+        self._keys = keys
+        self._ttl = ttl_seconds
+
+    @staticmethod
+    def _call(script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> ScriptCall:
+        return ScriptCall(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+
+    def create(
+        self, task_id: str, task_json: str, request_ids: Sequence[str], token: str
+    ) -> ScriptCall:
+        keys = self._keys
+        return self._call(
+            CREATE_SCRIPT,
+            [keys.task(task_id), keys.task_requests(task_id)],
+            [keys.request_prefix, task_id, task_json, self._ttl, token, pack_ids(request_ids)],
+        )
+
+    def update(
+        self,
+        task_id: str,
+        task_json: str,
+        request_ids: Sequence[str],
+        token: str,
+        seen_version: int | None,
+    ) -> ScriptCall:
+        keys = self._keys
+        seen = "" if seen_version is None else seen_version
+        return self._call(
+            UPDATE_SCRIPT,
+            [keys.task(task_id), keys.task_requests(task_id)],
+            [
+                keys.request_prefix,
+                task_id,
+                task_json,
+                self._ttl,
+                token,
+                pack_ids(request_ids),
+                seen,
+            ],
+        )
+
+    def delete(self, task_id: str, token: str) -> ScriptCall:
+        keys = self._keys
+        return self._call(
+            DELETE_SCRIPT,
+            [keys.task(task_id), keys.task_requests(task_id), keys.delete_tombstone(task_id)],
+            [keys.request_prefix, task_id, token, DELETE_TOMBSTONE_SECONDS],
+        )
+
+    def load_by_request_id(self, request_id: str) -> ScriptCall:
+        keys = self._keys
+        return self._call(
+            LOAD_BY_REQUEST_SCRIPT,
+            [keys.request(request_id)],
+            [keys.task_prefix, keys.task_requests_prefix, request_id],
+        )

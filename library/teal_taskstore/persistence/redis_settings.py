@@ -1,0 +1,88 @@
+"""``RedisSettings``: the Redis backend's settings, read from the ``TA_REDIS_*`` variables."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import ConnectionPool
+from redis.asyncio.connection import Connection, SSLConnection
+
+from teal_taskstore.config import AppConfig, parse_bool, parse_int, parse_seconds
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Connection and storage settings, read from ``TA_REDIS_*`` variables."""
+
+    host: str = "localhost"
+    port: int = 6379
+    db: int = 0
+    ttl_seconds: int = 3600
+    ssl: bool = False
+    ssl_ca_certs: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    key_prefix: str = ""
+    connect_timeout: float = 2.0
+    command_timeout: float = 5.0
+    retries: int = 2
+    max_connections: int = 64
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> "RedisSettings":
+        """Parse the variables; a bad value raises ``ConfigurationError`` naming its variable."""
+
+        def read(name: str, parse: Callable[[str, str], Any], default: Any) -> Any:
+            value = config.get(name)
+            return default if value is None else parse(name, value)
+
+        def keep(_name: str, value: str) -> str:
+            return value
+
+        def port(name: str, value: str) -> int:
+            return parse_int(name, value, minimum=1, maximum=65535)
+
+        def at_least(minimum: int) -> Callable[[str, str], int]:
+            return lambda name, value: parse_int(name, value, minimum=minimum)
+
+        return cls(
+            host=read("TA_REDIS_HOST", keep, cls.host),
+            port=read("TA_REDIS_PORT", port, cls.port),
+            db=read("TA_REDIS_DB", at_least(0), cls.db),
+            ttl_seconds=read("TA_REDIS_TTL", at_least(0), cls.ttl_seconds),
+            ssl=read("TA_REDIS_SSL", parse_bool, cls.ssl),
+            ssl_ca_certs=read("TA_REDIS_SSL_CA_CERTS", keep, None),
+            username=read("TA_REDIS_USERNAME", keep, None),
+            password=read("TA_REDIS_PWD", keep, None),
+            key_prefix=read("TA_REDIS_KEY_PREFIX", keep, ""),
+            connect_timeout=read("TA_REDIS_CONNECT_TIMEOUT", parse_seconds, cls.connect_timeout),
+            command_timeout=read("TA_REDIS_COMMAND_TIMEOUT", parse_seconds, cls.command_timeout),
+            retries=read("TA_REDIS_RETRIES", at_least(0), cls.retries),
+            max_connections=read("TA_REDIS_MAX_CONNECTIONS", at_least(1), cls.max_connections),
+        )
+
+    def connection_pool(self) -> ConnectionPool:
+        """The manager's connection pool, at most ``max_connections`` connections.
+
+        Retries inside redis-py are off: the manager retries whole operations itself,
+        and only those that are safe to repeat.
+        """
+        options: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "db": self.db,
+            "username": self.username,
+            "password": self.password,
+            "socket_connect_timeout": self.connect_timeout,
+            # The command timeout is enforced per operation by the manager (OperationDeadlines):
+            # redis-py's socket_timeout wraps every socket write in a new task, a third of
+            # the client's cost per command.
+            "decode_responses": True,
+        }
+        if self.ssl:
+            options["ssl_ca_certs"] = self.ssl_ca_certs
+        return ConnectionPool(
+            connection_class=SSLConnection if self.ssl else Connection,
+            max_connections=self.max_connections,
+            **options,
+        )
