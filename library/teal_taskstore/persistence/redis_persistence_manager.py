@@ -15,10 +15,8 @@ primary with replicas), not on Redis Cluster.
 """
 
 import asyncio
-import itertools
 import logging
 import random
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -40,6 +38,7 @@ from teal_taskstore.persistence.deadlines import OperationDeadlines
 from teal_taskstore.persistence.redis_scripts import KeyLayout, LuaScript, ScriptCall, ScriptCalls
 from teal_taskstore.persistence.redis_settings import RedisSettings
 from teal_taskstore.persistence.task_persistence_manager import TaskPersistenceManager
+from teal_taskstore.persistence.write_tokens import write_tokens
 
 __all__ = ["RedisSettings", "RedisTaskPersistenceManager"]
 
@@ -81,8 +80,6 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         # EVALSHA straight through execute_command: redis-py's script helpers add layers
         # that cost measurable client time per call.
         self._execute: Callable[..., Awaitable[Any]] = self._client.execute_command
-        self._token_prefix = secrets.token_hex(8)
-        self._write_counter = itertools.count()
 
     def __repr__(self) -> str:
         s = self._settings
@@ -103,7 +100,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             task.task_id,
             self.task_json(task, PersistenceCreateError, subject),
             task.request_ids(),
-            self._next_token(),
+            write_tokens.next(),
         )
         if not await self._run_script(subject, PersistenceCreateError, call):
             raise PersistenceCreateError(f"{subject}: a task with this id already exists")
@@ -122,7 +119,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             task.task_id,
             self.task_json(task, PersistenceUpdateError, subject),
             task.request_ids(),
-            self._next_token(),
+            write_tokens.next(),
             seen,
         )
         version = await self._run_script(subject, PersistenceUpdateError, call)
@@ -137,7 +134,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def delete(self, task_id: str) -> None:
         subject = f"delete task {task_id!r}"
-        call = self._calls.delete(task_id, self._next_token())
+        call = self._calls.delete(task_id, write_tokens.next())
         if not await self._run_script(subject, PersistenceDeleteError, call):
             raise PersistenceDeleteError(f"{subject}: no such task")
 
@@ -160,10 +157,6 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         self._deadlines.close()
         if self._owns_client:
             await self._client.aclose()
-
-    def _next_token(self) -> str:
-        """A token no other write uses: this manager's random prefix and a counter, in hex."""
-        return f"{self._token_prefix}{next(self._write_counter):x}"
 
     def _parse(self, subject: str, stored: str | bytes) -> AgentTask:
         """A task from its stored ``<version>:<writer>:<JSON>`` form."""
