@@ -74,9 +74,11 @@ class RedisSettings:
             "username": self.username,
             "password": self.password,
             "socket_connect_timeout": self.connect_timeout,
-            # The command timeout is enforced per operation by the manager (OperationDeadlines):
-            # redis-py's socket_timeout wraps every socket write in a new task, a third of
-            # the client's cost per command.
+            # The command timeout is enforced per operation by the manager (OperationDeadlines).
+            # None, not left out: redis-py 8 defaults to 5 s, which would cut every reply wait
+            # short of a longer TA_REDIS_COMMAND_TIMEOUT, and its socket_timeout wraps every
+            # socket write in a new task, a third of the client's cost per command.
+            "socket_timeout": None,
             "decode_responses": True,
         }
         if self.ssl:
