@@ -32,6 +32,7 @@ from teal_taskstore.errors import (
     PersistenceError,
     PersistenceLoadError,
     PersistenceUpdateError,
+    hide_secret,
 )
 from teal_taskstore.models import AgentTask
 from teal_taskstore.persistence.deadlines import OperationDeadlines
@@ -188,6 +189,9 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         try:
             async with self._connection_slots:
                 return await call()
+        except redis_errors.RedisError as exc:
+            hide_secret(exc, self._settings.password)
+            raise
         except asyncio.CancelledError:
             if self._deadlines.leave(task):
                 raise TimeoutError(f"no reply within {self._settings.command_timeout} s") from None

@@ -80,6 +80,10 @@ class RedisSettings:
             # socket write in a new task, a third of the client's cost per command.
             "socket_timeout": None,
             "decode_responses": True,
+            # RESP2, whose handshake is AUTH: redis-py 8 defaults to RESP3 and sends the
+            # password in HELLO, which a server without HELLO (Redis < 6, some proxies)
+            # echoes back in its error. Nothing here needs RESP3.
+            "protocol": 2,
         }
         if self.ssl:
             options["ssl_ca_certs"] = self.ssl_ca_certs
