@@ -60,3 +60,16 @@ async def test_the_password_appears_nowhere_when_the_server_refuses_hello_or_aut
     shown += [caplog.text, *(repr(record.__dict__) for record in caplog.records)]
     for text in shown:
         assert PASSWORD not in text
+
+
+async def test_tls_refuses_a_certificate_for_another_host_signed_by_the_trusted_ca() -> None:
+    with running_redis_server(tls=True, tls_names="DNS:other.example") as server:
+        settings = {
+            "TA_REDIS_SSL": "true",
+            "TA_REDIS_SSL_CA_CERTS": str(server.ca_certificate),
+            "TA_REDIS_RETRIES": "0",
+        }
+        async with RedisTaskPersistenceManager(redis_env(server, **settings)) as manager:
+            with pytest.raises(PersistenceError) as raised:
+                await manager.create(make_task())
+    assert "certificate" in every_text_of(raised.value).lower()

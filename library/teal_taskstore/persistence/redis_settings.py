@@ -87,6 +87,9 @@ class RedisSettings:
         }
         if self.ssl:
             options["ssl_ca_certs"] = self.ssl_ca_certs
+            # Explicit: redis-py before 6 leaves hostname verification off by default.
+            options["ssl_cert_reqs"] = "required"
+            options["ssl_check_hostname"] = True
         return ConnectionPool(
             connection_class=SSLConnection if self.ssl else Connection,
             max_connections=self.max_connections,
