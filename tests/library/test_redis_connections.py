@@ -2,11 +2,12 @@
 
 import time
 
+import pytest
 import redis.asyncio
 
 from support.library_backends import flush, make_task, redis_env
 from support.redis_server import RedisServer
-from teal_taskstore import RedisTaskPersistenceManager
+from teal_taskstore import PersistenceLoadError, RedisTaskPersistenceManager
 
 PAUSE_SECONDS = 5.6  # past redis-py 8's default socket timeout of 5 s
 
@@ -27,3 +28,11 @@ async def test_a_command_timeout_above_five_seconds_is_the_one_in_force(
         waited = time.monotonic() - started
     assert loaded is not None
     assert waited >= PAUSE_SECONDS - 0.5  # the reply really came after the pause
+
+
+async def test_a_database_the_server_lacks_is_an_error_naming_the_variable(
+    redis_server: RedisServer,
+) -> None:
+    async with RedisTaskPersistenceManager(redis_env(redis_server, TA_REDIS_DB="16")) as manager:
+        with pytest.raises(PersistenceLoadError, match="TA_REDIS_DB=16"):
+            await manager.load("task-1")

@@ -231,4 +231,9 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
                 logger.warning("%s: retry %d after %s", subject, attempt, exc or type(exc).__name__)
                 await asyncio.sleep(delay)
             except redis_errors.RedisError as exc:
+                if "DB index is out of range" in str(exc):  # the server's answer to SELECT
+                    raise error(
+                        f"{subject}: TA_REDIS_DB={self._settings.db} is not a database of "
+                        f"this server: {exc}"
+                    ) from exc
                 raise error(f"{subject}: {exc}") from exc

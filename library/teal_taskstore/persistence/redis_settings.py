@@ -2,12 +2,16 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import Connection, SSLConnection
 
 from teal_taskstore.config import AppConfig, parse_bool, parse_int, parse_seconds
+from teal_taskstore.errors import ConfigurationError
+
+MAX_INT32 = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,22 @@ class RedisSettings:
         def at_least(minimum: int) -> Callable[[str, str], int]:
             return lambda name, value: parse_int(name, value, minimum=minimum)
 
+        def up_to_int32(name: str, value: str) -> int:
+            # Redis takes database numbers and expiries as C ints / bounded milliseconds.
+            return parse_int(name, value, minimum=0, maximum=MAX_INT32)
+
+        def existing_file(name: str, value: str) -> str:
+            if not Path(value).expanduser().is_file():
+                raise ConfigurationError(f"{name} must name an existing file, got {value!r}")
+            return value
+
         return cls(
             host=read("TA_REDIS_HOST", keep, cls.host),
             port=read("TA_REDIS_PORT", port, cls.port),
-            db=read("TA_REDIS_DB", at_least(0), cls.db),
-            ttl_seconds=read("TA_REDIS_TTL", at_least(0), cls.ttl_seconds),
+            db=read("TA_REDIS_DB", up_to_int32, cls.db),
+            ttl_seconds=read("TA_REDIS_TTL", up_to_int32, cls.ttl_seconds),
             ssl=read("TA_REDIS_SSL", parse_bool, cls.ssl),
-            ssl_ca_certs=read("TA_REDIS_SSL_CA_CERTS", keep, None),
+            ssl_ca_certs=read("TA_REDIS_SSL_CA_CERTS", existing_file, None),
             username=read("TA_REDIS_USERNAME", keep, None),
             password=read("TA_REDIS_PWD", keep, None),
             key_prefix=read("TA_REDIS_KEY_PREFIX", keep, ""),
