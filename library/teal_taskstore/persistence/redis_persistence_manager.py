@@ -5,10 +5,10 @@ The key layout and the Lua scripts are in ``redis_scripts`` (and ``lua/``); the 
 
 A task, its request-id set and its index entries are written together by one Lua script and
 share one expiry (``TA_REDIS_TTL``), refreshed by every write. ``load`` is a single ``GET``,
-the cheapest read Redis has; ``load_by_request_id`` checks that the indexed task still
-contains the request id and removes the entry when it does not. Request ids belong to one
-task in the framework; should two tasks share one, the index names the one written last.
-Nothing is ever scanned with ``KEYS``.
+the cheapest read Redis has; ``load_by_request_id`` returns the indexed task only if it
+contains the request id (an entry whose task's request-id set lacks it is removed). Request
+ids belong to one task in the framework; should two tasks share one, the index names the one
+that wrote it last. Nothing is ever scanned with ``KEYS``.
 
 The scripts derive index keys from request ids, so they run on a standalone Redis (or a
 primary with replicas), not on Redis Cluster.
@@ -36,6 +36,7 @@ from teal_taskstore.errors import (
 )
 from teal_taskstore.models import AgentTask
 from teal_taskstore.persistence.deadlines import OperationDeadlines
+from teal_taskstore.persistence.redis_connections import ConnectionsPerLoop, LoopConnections
 from teal_taskstore.persistence.redis_scripts import KeyLayout, LuaScript, ScriptCall, ScriptCalls
 from teal_taskstore.persistence.redis_settings import RedisSettings
 from teal_taskstore.persistence.task_persistence_manager import TaskPersistenceManager
@@ -55,8 +56,8 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     Every operation is one round trip (a script or a single command). Connection errors
     and timeouts are retried with backoff up to ``TA_REDIS_RETRIES`` times: reads are safe to
-    repeat, and every write carries a token that lets a repeated write recognise that its
-    first attempt already went through.
+    repeat, and every write carries a token under which the script keeps a receipt, so a
+    repeated write whose first attempt went through returns what that attempt did.
     """
 
     def __init__(
@@ -71,16 +72,13 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             settings = RedisSettings.from_config(app_config or AppConfig())
         self._settings = settings
         self._keys = KeyLayout(settings.key_prefix)
-        self._calls = ScriptCalls(self._keys, settings.ttl_seconds)
-        self._owns_client = client is None
-        self._client: Redis = client or Redis(connection_pool=settings.connection_pool())
-        # Callers beyond max_connections wait here for a free connection; redis-py's
-        # BlockingConnectionPool would do the same at about a quarter of the throughput.
-        self._connection_slots = asyncio.Semaphore(settings.max_connections)
+        self._calls = ScriptCalls(self._keys, settings.ttl_seconds, settings.retry_window_seconds)
+        self._connections = ConnectionsPerLoop(
+            (lambda: client) if client is not None else settings.client,
+            settings.max_connections,
+            owned=client is None,
+        )
         self._deadlines = OperationDeadlines(settings.command_timeout)
-        # EVALSHA straight through execute_command: redis-py's script helpers add layers
-        # that cost measurable client time per call.
-        self._execute: Callable[..., Awaitable[Any]] = self._client.execute_command
 
     def __repr__(self) -> str:
         s = self._settings
@@ -97,33 +95,35 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def create(self, task: AgentTask) -> None:
         subject = f"create task {task.task_id!r}"
-        call = self._calls.create(
-            task.task_id,
-            self.task_json(task, PersistenceCreateError, subject),
-            task.request_ids(),
-            write_tokens.next(),
+        task_json = self.task_json(task, PersistenceCreateError, subject)
+        created = await self._run_script(
+            subject,
+            PersistenceCreateError,
+            lambda: self._calls.create(
+                task.task_id, task_json, task.request_ids(), write_tokens.next()
+            ),
         )
-        if not await self._run_script(subject, PersistenceCreateError, call):
+        if not created:
             raise PersistenceCreateError(f"{subject}: a task with this id already exists")
         self.remember_version(task, 1)
 
     async def load(self, task_id: str) -> AgentTask | None:
         subject = f"load task {task_id!r}"
         key = self._keys.task(task_id)
-        stored = await self._attempt(subject, PersistenceLoadError, lambda: self._client.get(key))
+        stored = await self._attempt(subject, PersistenceLoadError, lambda c: c.get(key))
         return None if stored is None else self._parse(subject, stored)
 
     async def update(self, task: AgentTask) -> None:
         subject = f"update task {task.task_id!r}"
         seen = self.seen_version(task)
-        call = self._calls.update(
-            task.task_id,
-            self.task_json(task, PersistenceUpdateError, subject),
-            task.request_ids(),
-            write_tokens.next(),
-            seen,
+        task_json = self.task_json(task, PersistenceUpdateError, subject)
+        version = await self._run_script(
+            subject,
+            PersistenceUpdateError,
+            lambda: self._calls.update(
+                task.task_id, task_json, task.request_ids(), write_tokens.next(), seen
+            ),
         )
-        version = await self._run_script(subject, PersistenceUpdateError, call)
         if version == 0:
             raise PersistenceUpdateError(f"{subject}: no such task")
         if version < 0:
@@ -135,38 +135,57 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def delete(self, task_id: str) -> None:
         subject = f"delete task {task_id!r}"
-        call = self._calls.delete(task_id, write_tokens.next())
-        if not await self._run_script(subject, PersistenceDeleteError, call):
+        deleted = await self._run_script(
+            subject,
+            PersistenceDeleteError,
+            lambda: self._calls.delete(task_id, write_tokens.next()),
+        )
+        if not deleted:
             raise PersistenceDeleteError(f"{subject}: no such task")
 
     async def load_by_request_id(self, request_id: str) -> AgentTask | None:
         subject = f"load task by request id {request_id!r}"
-        call = self._calls.load_by_request_id(request_id)
-        stored = await self._run_script(subject, PersistenceLoadError, call)
-        return None if stored is None else self._parse(subject, stored)
+        stored = await self._run_script(
+            subject, PersistenceLoadError, lambda: self._calls.load_by_request_id(request_id)
+        )
+        if stored is None:
+            return None
+        task = self._parse(subject, stored)
+        # The script checked the task's request-id set; under an eviction policy that set
+        # may be a dead task's, inherited by a new one of the same id. The items decide.
+        for item in task.items:
+            if item.request_id == request_id:
+                return task
+        return None
 
     async def health_check(self) -> bool:
         """``True`` when Redis answers ``PING`` within the command timeout."""
         try:
-            return bool(await self._bounded(self._client.ping))
+            return bool(await self._bounded(lambda c: c.ping()))
         except (redis_errors.RedisError, TimeoutError) as exc:
             logger.warning("Redis health check failed: %s", exc or type(exc).__name__)
             return False
 
     async def close(self) -> None:
-        """Close the connection pool (not a client passed in by the caller)."""
-        self._deadlines.close()
-        if self._owns_client:
-            await self._client.aclose()
+        """Close this event loop's connections once its operations in flight have ended.
 
-    def _parse(self, subject: str, stored: str | bytes) -> AgentTask:
-        """A task from its stored ``<version>:<writer>:<JSON>`` form."""
-        if isinstance(stored, bytes):  # a client passed in may not decode responses
-            stored = stored.decode()
-        version, _, rest = stored.partition(":")
-        _, _, data = rest.partition(":")
+        Those end within their deadline. A manager used again afterwards opens new
+        connections; a client passed in by the caller is left open.
+        """
+        in_flight = self._deadlines.in_flight(asyncio.get_running_loop())
+        if in_flight:
+            await asyncio.wait(in_flight)
+        await self._connections.close_current()
+
+    def _parse(self, subject: str, stored: bytes | str) -> AgentTask:
+        """A task from its stored ``<version>:<writer>:<JSON>`` form (bytes, as Redis has it)."""
+        if isinstance(stored, str):  # a client passed in may decode responses
+            stored = stored.encode()
+        version, _, rest = stored.partition(b":")
+        _, _, data = rest.partition(b":")
         try:
             # The validator itself: model_validate_json adds a few microseconds per load.
+            # It reads the bytes as UTF-8 itself, so data that is not UTF-8 is a ValidationError.
             task: AgentTask = _validate_task_json(data)
             stored_version = int(version)
         except (ValidationError, ValueError) as exc:
@@ -177,18 +196,25 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         return task
 
     async def _run_script(
-        self, subject: str, error: type[PersistenceError], call: ScriptCall
+        self, subject: str, error: type[PersistenceError], build: Callable[[], ScriptCall]
     ) -> Any:
-        """Run a script by its SHA; the first call on a server (or after a restart) loads it."""
-        command = call.command
-        return await self._attempt(subject, error, lambda: self._execute(*command), call.script)
+        """Run a script by its SHA; the first call on a server (or after a restart) loads it.
 
-    async def _bounded(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call`` on a free connection slot, within the command timeout."""
+        ``build`` makes the call once, so every attempt carries the same write token.
+        """
+        try:
+            call = build()
+        except UnicodeEncodeError as exc:
+            raise error(f"{subject}: an id is not valid text (UTF-8): {exc}") from exc
+        return await self._attempt(subject, error, call.run, call.script)
+
+    async def _bounded(self, call: Callable[[Redis], Awaitable[T]]) -> T:
+        """Run ``call`` on a free connection slot of this loop, within the command timeout."""
+        connections: LoopConnections = self._connections.current()
         task = self._deadlines.enter()
         try:
-            async with self._connection_slots:
-                return await call()
+            async with connections.slots:
+                return await call(connections.client)
         except redis_errors.RedisError as exc:
             hide_secret(exc, self._settings.password)
             raise
@@ -203,7 +229,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         self,
         subject: str,
         error: type[PersistenceError],
-        call: Callable[[], Awaitable[T]],
+        call: Callable[[Redis], Awaitable[T]],
         script: LuaScript | None = None,
     ) -> T:
         """Run ``call``, retrying connection errors and timeouts with exponential backoff.
@@ -217,7 +243,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             except redis_errors.NoScriptError as exc:
                 if script is None:
                     raise error(f"{subject}: {exc}") from exc
-                await self._attempt(subject, error, lambda: self._client.script_load(script.source))
+                await self._attempt(subject, error, script.load_into)
             except redis_errors.AuthenticationError as exc:
                 raise error(f"{subject}: Redis refused the credentials: {exc}") from exc
             except (redis_errors.ConnectionError, redis_errors.TimeoutError, TimeoutError) as exc:
@@ -230,6 +256,8 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
                 attempt += 1
                 logger.warning("%s: retry %d after %s", subject, attempt, exc or type(exc).__name__)
                 await asyncio.sleep(delay)
+            except UnicodeError as exc:  # an id that is not valid text, or a decoding client
+                raise error(f"{subject}: not valid text (UTF-8): {exc}") from exc
             except redis_errors.RedisError as exc:
                 if "DB index is out of range" in str(exc):  # the server's answer to SELECT
                     raise error(

@@ -8,20 +8,24 @@ Key layout, version 1 (``<prefix>`` is ``TA_REDIS_KEY_PREFIX``, empty by default
 
     <prefix>taskstore:v1:task:<task_id>           STRING "<version>:<writer>:<task JSON>"
         version  1 on create, +1 on every update (optimistic concurrency)
-        writer   hex token of the last write, so a retried write recognises itself
+        writer   hex token of the last write
     <prefix>taskstore:v1:task-requests:<task_id>  SET of the request ids the task contains
-    <prefix>taskstore:v1:request:<request_id>     STRING, id of the task holding the request id
-    <prefix>taskstore:v1:deleted:<task_id>        STRING, token of the delete that removed the
-                                                  task; lives 60 s so a retried delete knows it
+    <prefix>taskstore:v1:request:<request_id>     STRING, id of the task that wrote the
+                                                  request id last
+    <prefix>taskstore:v1:receipt:<token>          STRING, what the write with this token did
+                                                  (created, new version, deleted); lives as
+                                                  long as the writer may retry it
 """
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
 
 KEY_LAYOUT_VERSION = "v1"
-DELETE_TOMBSTONE_SECONDS = 60
 
 
 def _lua_source(name: str) -> str:
@@ -38,6 +42,10 @@ class LuaScript:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324
+
+    async def load_into(self, client: Redis) -> object:
+        """Load the script into the server ``client`` talks to."""
+        return await client.script_load(self.source)
 
     @classmethod
     def load(cls, name: str, *, with_write_helpers: bool = False) -> "LuaScript":
@@ -87,8 +95,8 @@ class KeyLayout:
     def request(self, request_id: str) -> str:
         return self.request_prefix + request_id
 
-    def delete_tombstone(self, task_id: str) -> str:
-        return self._name("deleted") + task_id
+    def receipt(self, token: str) -> str:
+        return self._name("receipt") + token
 
 
 @dataclass(frozen=True)
@@ -98,13 +106,21 @@ class ScriptCall:
     script: LuaScript
     command: tuple[str | int, ...]
 
+    def run(self, client: Redis) -> Awaitable[Any]:
+        """Send the command; the awaitable gives the script's reply."""
+        # execute_command straight: redis-py's script helpers add layers that cost
+        # measurable client time per call.
+        reply: Awaitable[Any] = client.execute_command(*self.command)  # type: ignore[no-untyped-call]
+        return reply
+
 
 class ScriptCalls:
     """Builds each script's KEYS and ARGV, as its header in ``lua/`` lists them."""
 
-    def __init__(self, keys: KeyLayout, ttl_seconds: int) -> None:
+    def __init__(self, keys: KeyLayout, ttl_seconds: int, receipt_seconds: int) -> None:
         self._keys = keys
         self._ttl = ttl_seconds
+        self._receipt_seconds = receipt_seconds
 
     @staticmethod
     def _call(script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> ScriptCall:
@@ -116,8 +132,11 @@ class ScriptCalls:
         keys = self._keys
         return self._call(
             CREATE_SCRIPT,
-            [keys.task(task_id), keys.task_requests(task_id)],
-            [keys.request_prefix, task_id, task_json, self._ttl, token, pack_ids(request_ids)],
+            [keys.task(task_id), keys.task_requests(task_id), keys.receipt(token)],
+            [
+                *(keys.request_prefix, task_id, task_json, self._ttl, token),
+                *(pack_ids(request_ids), self._receipt_seconds),
+            ],
         )
 
     def update(
@@ -132,15 +151,10 @@ class ScriptCalls:
         seen = "" if seen_version is None else seen_version
         return self._call(
             UPDATE_SCRIPT,
-            [keys.task(task_id), keys.task_requests(task_id)],
+            [keys.task(task_id), keys.task_requests(task_id), keys.receipt(token)],
             [
-                keys.request_prefix,
-                task_id,
-                task_json,
-                self._ttl,
-                token,
-                pack_ids(request_ids),
-                seen,
+                *(keys.request_prefix, task_id, task_json, self._ttl, token),
+                *(pack_ids(request_ids), self._receipt_seconds, seen),
             ],
         )
 
@@ -148,8 +162,8 @@ class ScriptCalls:
         keys = self._keys
         return self._call(
             DELETE_SCRIPT,
-            [keys.task(task_id), keys.task_requests(task_id), keys.delete_tombstone(task_id)],
-            [keys.request_prefix, task_id, token, DELETE_TOMBSTONE_SECONDS],
+            [keys.task(task_id), keys.task_requests(task_id), keys.receipt(token)],
+            [keys.request_prefix, task_id, self._receipt_seconds],
         )
 
     def load_by_request_id(self, request_id: str) -> ScriptCall:

@@ -1,11 +1,12 @@
 """``RedisSettings``: the Redis backend's settings, read from the ``TA_REDIS_*`` variables."""
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import Connection, SSLConnection
 
 from teal_taskstore.config import AppConfig, parse_bool, parse_int, parse_seconds
@@ -74,6 +75,19 @@ class RedisSettings:
             max_connections=read("TA_REDIS_MAX_CONNECTIONS", at_least(1), cls.max_connections),
         )
 
+    @property
+    def retry_window_seconds(self) -> int:
+        """How long after a write's first attempt its last retry may still run, with margin.
+
+        Each attempt ends within 1.25 x the command timeout and waits at most 1 s before the
+        next; a write keeps its receipt this long.
+        """
+        return math.ceil((self.retries + 1) * (1.25 * self.command_timeout + 1.0)) + 5
+
+    def client(self) -> Redis:
+        """A new client on a new connection pool (one per event loop)."""
+        return Redis(connection_pool=self.connection_pool())
+
     def connection_pool(self) -> ConnectionPool:
         """The manager's connection pool, at most ``max_connections`` connections.
 
@@ -92,7 +106,9 @@ class RedisSettings:
             # short of a longer TA_REDIS_COMMAND_TIMEOUT, and its socket_timeout wraps every
             # socket write in a new task, a third of the client's cost per command.
             "socket_timeout": None,
-            "decode_responses": True,
+            # Bytes: tasks are parsed from bytes, and stored data that is not UTF-8 is then
+            # a load error of ours, not a UnicodeDecodeError inside redis-py.
+            "decode_responses": False,
             # RESP2, whose handshake is AUTH: redis-py 8 defaults to RESP3 and sends the
             # password in HELLO, which a server without HELLO (Redis < 6, some proxies)
             # echoes back in its error. Nothing here needs RESP3.

@@ -1,12 +1,13 @@
--- load_by_request_id: the task an index entry names, if it still holds the request id.
+-- load_by_request_id: the task an index entry names, if its request-id set holds the id.
 --
 -- KEYS[1]  the request id's index entry
 -- ARGV[1]  task key prefix
 -- ARGV[2]  task request-id set prefix
 -- ARGV[3]  request id
 --
--- Returns the stored task the entry names if that task contains the request id; else nil,
--- after removing the entry.
+-- Returns the stored task the entry names if that task's request-id set holds the request
+-- id; else nil, after removing the entry. The caller still checks the task's items: under
+-- an eviction policy a set can outlive its task and be inherited by a new one.
 
 local task_id = redis.call('GET', KEYS[1])
 if not task_id then return nil end
