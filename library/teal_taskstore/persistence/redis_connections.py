@@ -2,6 +2,8 @@
 
 import asyncio
 import contextlib
+import os
+import weakref
 from collections.abc import AsyncGenerator, Callable
 
 from redis.asyncio import Redis
@@ -46,6 +48,12 @@ class ConnectionsPerLoop:
         self._owned = owned
         self._by_loop: dict[asyncio.AbstractEventLoop, LoopConnections] = {}
         self._current: LoopConnections | None = None
+        _every_instance.add(self)
+
+    def forget_all(self) -> None:
+        """Drop every pool without closing it: in a forked child, the sockets are the parent's."""
+        self._by_loop.clear()
+        self._current = None
 
     def current(self) -> LoopConnections:
         """The running loop's connections."""
@@ -91,3 +99,14 @@ class ConnectionsPerLoop:
         with contextlib.suppress(StopIteration):
             generator.asend(None).send(None)
         connections.closer = generator
+
+
+_every_instance: "weakref.WeakSet[ConnectionsPerLoop]" = weakref.WeakSet()
+
+
+def _forget_in_forked_child() -> None:
+    for connections in list(_every_instance):
+        connections.forget_all()
+
+
+os.register_at_fork(after_in_child=_forget_in_forked_child)
