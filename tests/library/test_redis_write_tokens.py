@@ -106,6 +106,11 @@ async def test_a_write_retried_after_a_lost_reply_never_undoes_another_writers_w
         settings = {"TA_REDIS_PORT": str(proxy.port), "TA_REDIS_RETRIES": "2"}
         mine = RedisTaskPersistenceManager(redis_env(redis_server, **settings))
         async with mine, other:
+            # Scripts loaded first, so the reply lost is the write's, not a NOSCRIPT.
+            warm = make_task("warm", ("warm",))
+            await mine.create(warm)
+            await mine.update(warm)
+            await mine.delete("warm")
             task = make_task()
             if operation != "create":
                 await other.create(make_task())
