@@ -14,6 +14,8 @@ network round trips per operation counted on the client side.
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import statistics
 import sys
 import time
@@ -235,6 +237,61 @@ def report(concurrency: int, results: dict[str, Result]) -> int:
     return missed
 
 
+PACKAGES = ("teal_taskstore", "redis", "pydantic", "asyncio")
+
+
+async def profile(ops: int) -> None:
+    """Where each operation's client time goes at concurrency 64, by package (cProfile)."""
+    server = RedisServer()
+    server.start()
+    try:
+        env = {"TA_REDIS_HOST": "127.0.0.1", "TA_REDIS_PORT": str(server.port)}
+        manager = RedisTaskPersistenceManager(AppConfig(env))
+        bare = redis.asyncio.Redis(port=server.port, decode_responses=True, max_connections=64)
+        await one_round(manager, bare, [make_task(n) for n in range(200)], 64)  # warm up
+        await bare.flushall()
+        tasks = [make_task(n) for n in range(ops)]
+        payload = tasks[0].model_dump_json()
+        steps: list[tuple[str, Callable[[int], Awaitable[Any]]]] = [
+            ("bare SET", lambda n: bare.set(f"bare:{n}", payload)),
+            ("create", lambda n: manager.create(tasks[n])),
+            ("bare GET", lambda n: bare.get(f"bare:{n}")),
+            ("load", lambda n: manager.load(f"bench-{n}")),
+            ("update", lambda n: manager.update(tasks[n])),
+            ("load_by_request_id", lambda n: manager.load_by_request_id(f"bench-{n}-req-0")),
+            ("delete", lambda n: manager.delete(f"bench-{n}")),
+        ]
+        for name, operation in steps:
+            profiler = cProfile.Profile(time.process_time)  # CPU time: steadier when shared
+            profiler.enable()
+            await measure(operation, ops, 64)
+            profiler.disable()
+            report_profile(name, pstats.Stats(profiler), ops)
+        await manager.close()
+        await bare.aclose()
+    finally:
+        server.cleanup()
+
+
+def report_profile(name: str, stats: pstats.Stats, ops: int) -> None:
+    """Own time per operation by package, and the functions that take most of it."""
+    by_package: dict[str, float] = {}
+    functions: list[tuple[float, str]] = []
+    for (path, line, function), row in stats.stats.items():  # type: ignore[attr-defined]
+        own_seconds = row[2]
+        package = next((p for p in PACKAGES if f"/{p}/" in path), "other")
+        by_package[package] = by_package.get(package, 0.0) + own_seconds
+        functions.append((own_seconds, f"{package}: {Path(path).name}:{line} {function}"))
+    total = sum(by_package.values())
+    shares = ", ".join(
+        f"{package} {seconds / ops * 1e6:.1f}"
+        for package, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])
+    )
+    print(f"{name}: {total / ops * 1e6:.1f} us per operation (profiled): {shares}")
+    for seconds, where in sorted(functions, reverse=True)[:8]:
+        print(f"    {seconds / ops * 1e6:6.2f} us  {where}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--ops", type=int, default=4000, help="operations per measurement")
@@ -242,7 +299,13 @@ def main() -> int:
     parser.add_argument(
         "--concurrency", type=int, action="append", help="repeatable; default 1 and 64"
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="instead: where client time goes, at c=64"
+    )
     args = parser.parse_args()
+    if args.profile:
+        asyncio.run(profile(args.ops))
+        return 0
     missed = asyncio.run(run(args.ops, args.rounds, args.concurrency or list(CONCURRENCIES)))
     print(f"targets missed: {missed}")
     return 0

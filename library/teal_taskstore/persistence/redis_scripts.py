@@ -18,8 +18,9 @@ Key layout, version 1 (``<prefix>`` is ``TA_REDIS_KEY_PREFIX``, empty by default
 """
 
 import hashlib
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from typing import Any
 
@@ -60,9 +61,9 @@ DELETE_SCRIPT = LuaScript.load("delete", with_write_helpers=True)
 LOAD_BY_REQUEST_SCRIPT = LuaScript.load("load_by_request_id")
 
 
-def pack_ids(ids: Sequence[str]) -> str:
-    """Pack ids into one script argument as ``<byte length>:<id>`` each (binary safe)."""
-    return "".join(f"{len(i.encode())}:{i}" for i in ids)
+def pack_strings(strings: Iterable[str]) -> str:
+    """Pack strings into one script argument as ``<byte length>:<string>`` each (binary safe)."""
+    return "".join([f"{len(i) if i.isascii() else len(i.encode())}:{i}" for i in strings])
 
 
 @dataclass(frozen=True)
@@ -74,15 +75,15 @@ class KeyLayout:
     def _name(self, kind: str) -> str:
         return f"{self.prefix}taskstore:{KEY_LAYOUT_VERSION}:{kind}:"
 
-    @property
+    @cached_property
     def task_prefix(self) -> str:
         return self._name("task")
 
-    @property
+    @cached_property
     def task_requests_prefix(self) -> str:
         return self._name("task-requests")
 
-    @property
+    @cached_property
     def request_prefix(self) -> str:
         return self._name("request")
 
@@ -95,8 +96,9 @@ class KeyLayout:
     def request(self, request_id: str) -> str:
         return self.request_prefix + request_id
 
-    def receipt(self, token: str) -> str:
-        return self._name("receipt") + token
+    @cached_property
+    def receipt_prefix(self) -> str:
+        return self._name("receipt")
 
 
 @dataclass(frozen=True)
@@ -115,61 +117,82 @@ class ScriptCall:
 
 
 class ScriptCalls:
-    """Builds each script's KEYS and ARGV, as its header in ``lua/`` lists them."""
+    """Builds each script's KEYS and ARGV, as its header in ``lua/`` lists them.
+
+    Few arguments on purpose: redis-py packs each one separately, and at this call rate
+    every argument costs measurable client time. So a write's context (key prefixes,
+    expiries, task id, token) travels packed in one argument, its constant part packed once.
+    """
 
     def __init__(self, keys: KeyLayout, ttl_seconds: int, receipt_seconds: int) -> None:
         self._keys = keys
-        self._ttl = ttl_seconds
-        self._receipt_seconds = receipt_seconds
+        # The constant head of every write's context (see context() in write_helpers.lua).
+        self._context_head = pack_strings(
+            [
+                keys.task_requests_prefix,
+                keys.request_prefix,
+                keys.receipt_prefix,
+                str(ttl_seconds),
+                str(receipt_seconds),
+            ]
+        )
 
-    @staticmethod
-    def _call(script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> ScriptCall:
-        return ScriptCall(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+    def _context(self, task_id: str, token: str, *more: str) -> str:
+        return self._context_head + pack_strings([task_id, token, *more])
 
     def create(
-        self, task_id: str, task_json: str, request_ids: Sequence[str], token: str
+        self, task_id: str, task_json: str, request_ids: Iterable[str], token: str
     ) -> ScriptCall:
-        keys = self._keys
-        return self._call(
-            CREATE_SCRIPT,
-            [keys.task(task_id), keys.task_requests(task_id), keys.receipt(token)],
-            [
-                *(keys.request_prefix, task_id, task_json, self._ttl, token),
-                *(pack_ids(request_ids), self._receipt_seconds),
-            ],
+        script = CREATE_SCRIPT
+        context = self._context(task_id, token)
+        return ScriptCall(
+            script,
+            (
+                "EVALSHA",
+                script.sha,
+                1,
+                self._keys.task(task_id),
+                context,
+                pack_strings(request_ids),
+                task_json,
+            ),
         )
 
     def update(
         self,
         task_id: str,
         task_json: str,
-        request_ids: Sequence[str],
+        request_ids: Iterable[str],
         token: str,
         seen_version: int | None,
     ) -> ScriptCall:
-        keys = self._keys
-        seen = "" if seen_version is None else seen_version
-        return self._call(
-            UPDATE_SCRIPT,
-            [keys.task(task_id), keys.task_requests(task_id), keys.receipt(token)],
-            [
-                *(keys.request_prefix, task_id, task_json, self._ttl, token),
-                *(pack_ids(request_ids), self._receipt_seconds, seen),
-            ],
+        script = UPDATE_SCRIPT
+        seen = "" if seen_version is None else str(seen_version)
+        context = self._context(task_id, token, seen)
+        return ScriptCall(
+            script,
+            (
+                "EVALSHA",
+                script.sha,
+                1,
+                self._keys.task(task_id),
+                context,
+                pack_strings(request_ids),
+                task_json,
+            ),
         )
 
     def delete(self, task_id: str, token: str) -> ScriptCall:
-        keys = self._keys
-        return self._call(
-            DELETE_SCRIPT,
-            [keys.task(task_id), keys.task_requests(task_id), keys.receipt(token)],
-            [keys.request_prefix, task_id, self._receipt_seconds],
-        )
+        script = DELETE_SCRIPT
+        context = self._context(task_id, token)
+        return ScriptCall(script, ("EVALSHA", script.sha, 1, self._keys.task(task_id), context))
 
     def load_by_request_id(self, request_id: str) -> ScriptCall:
-        keys = self._keys
-        return self._call(
-            LOAD_BY_REQUEST_SCRIPT,
-            [keys.request(request_id)],
-            [keys.task_prefix, keys.task_requests_prefix, request_id],
+        keys, script = self._keys, LOAD_BY_REQUEST_SCRIPT
+        return ScriptCall(
+            script,
+            (
+                *("EVALSHA", script.sha, 1, keys.request(request_id)),
+                *(keys.task_prefix, keys.task_requests_prefix, request_id),
+            ),
         )

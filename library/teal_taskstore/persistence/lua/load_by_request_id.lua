@@ -2,7 +2,7 @@
 --
 -- KEYS[1]  the request id's index entry
 -- ARGV[1]  task key prefix
--- ARGV[2]  task request-id set prefix
+-- ARGV[2]  request-id set key prefix
 -- ARGV[3]  request id
 --
 -- Returns the stored task the entry names if that task's request-id set holds the request

@@ -1,25 +1,36 @@
 -- Functions shared by the write scripts (create, update, delete); the loader puts this file
--- in front of each of them. In every write script ARGV[1] is the index key prefix and
--- ARGV[2] the task id.
+-- in front of each of them.
 --
 -- Every write script reads and checks all it needs first and writes only after that, so it
 -- never stops half-way; and its first write is a SET (or, for delete, a DEL): Redis refuses
 -- a script under maxmemory exactly when its first write is one that needs memory.
 
-local function set_with_expiry(key, value, ttl)
-  if ttl > 0 then redis.call('SET', key, value, 'EX', ttl) else redis.call('SET', key, value) end
-end
-
--- Request ids arrive packed as "<byte length>:<id>" one after another (binary safe).
-local function unpack_ids(packed)
-  local ids, position = {}, 1
+-- Strings arrive packed as "<byte length>:<string>" one after another (binary safe).
+local function unpack_strings(packed)
+  local strings, position = {}, 1
   while position <= #packed do
     local colon = string.find(packed, ':', position, true)
     local length = tonumber(string.sub(packed, position, colon - 1))
-    ids[#ids + 1] = string.sub(packed, colon + 1, colon + length)
+    strings[#strings + 1] = string.sub(packed, colon + 1, colon + length)
     position = colon + length + 1
   end
-  return ids
+  return strings
+end
+
+-- The write's context, ARGV[1] packed: the key prefixes of request-id sets, index entries
+-- and receipts, the ttl and receipt lifetime in seconds (ttl 0: no expiry), the task id,
+-- the write token, and for update the version the caller saw ('' to replace whatever is
+-- stored).
+local function context()
+  local s = unpack_strings(ARGV[1])
+  return {
+    requests_key = s[1] .. s[6], index_prefix = s[2], receipt_key = s[3] .. s[7],
+    ttl = tonumber(s[4]), receipt_seconds = s[5], task_id = s[6], token = s[7], seen = s[8],
+  }
+end
+
+local function set_with_expiry(key, value, ttl)
+  if ttl > 0 then redis.call('SET', key, value, 'EX', ttl) else redis.call('SET', key, value) end
 end
 
 -- The version in a stored task's header (0 if unreadable).
@@ -30,13 +41,13 @@ end
 -- Read-only: the index entries of the task's recorded request ids that are not in keep
 -- and still name this task. A request-id set of the wrong type counts as empty (it is
 -- replaced when the task is written).
-local function stale_entries(requests_key, keep)
-  local members = redis.pcall('SMEMBERS', requests_key)
+local function stale_entries(c, keep)
+  local members = redis.pcall('SMEMBERS', c.requests_key)
   local stale = {}
   if type(members) ~= 'table' or members.err then return stale end
   for _, request_id in ipairs(members) do
-    local entry = ARGV[1] .. request_id
-    if not keep[request_id] and redis.pcall('GET', entry) == ARGV[2] then
+    local entry = c.index_prefix .. request_id
+    if not keep[request_id] and redis.pcall('GET', entry) == c.task_id then
       stale[#stale + 1] = entry
     end
   end
@@ -44,19 +55,19 @@ local function stale_entries(requests_key, keep)
 end
 
 -- Writes the task first, then its request-id set and index entries, all with one expiry.
-local function write_task(task_key, requests_key, value, ttl, ids)
-  set_with_expiry(task_key, value, ttl)
-  redis.call('DEL', requests_key)
+local function write_task(c, task_key, version, task_json, ids)
+  set_with_expiry(task_key, version .. ':' .. c.token .. ':' .. task_json, c.ttl)
+  redis.call('DEL', c.requests_key)
   for first = 1, #ids, 1000 do  -- unpack() is bounded by Lua's stack
-    redis.call('SADD', requests_key, unpack(ids, first, math.min(first + 999, #ids)))
+    redis.call('SADD', c.requests_key, unpack(ids, first, math.min(first + 999, #ids)))
   end
-  if ttl > 0 and #ids > 0 then redis.call('EXPIRE', requests_key, ttl) end
+  if c.ttl > 0 and #ids > 0 then redis.call('EXPIRE', c.requests_key, c.ttl) end
   for _, request_id in ipairs(ids) do
-    set_with_expiry(ARGV[1] .. request_id, ARGV[2], ttl)
+    set_with_expiry(c.index_prefix .. request_id, c.task_id, c.ttl)
   end
 end
 
 -- Records what this write did under its token, for as long as its caller may retry it.
-local function keep_receipt(receipt_key, result, seconds)
-  redis.call('SET', receipt_key, string.format('%d', result), 'EX', seconds)
+local function keep_receipt(c, result)
+  redis.call('SET', c.receipt_key, string.format('%d', result), 'EX', c.receipt_seconds)
 end
