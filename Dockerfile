@@ -5,7 +5,7 @@
 # chart's default image.tag; tests/delivery/test_image.py keeps the three in step.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
-# Stage 1: the project and every dependency as wheels, at the versions in constraints.txt.
+# Stage 1: the library, the operator and every dependency as wheels, at the pinned versions.
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -15,7 +15,7 @@ COPY deploy/image/constraints.txt deploy/image/constraints.txt
 COPY pyproject.toml README.md ./
 COPY library/ library/
 COPY operator/ operator/
-RUN pip wheel --wheel-dir /wheels ".[operator]"
+RUN pip wheel --wheel-dir /wheels . ./operator
 
 # Stage 2: the runtime, installed from those wheels only (no index, no compiler).
 FROM ${PYTHON_IMAGE}
@@ -32,7 +32,7 @@ RUN groupadd --gid 10001 taskstore \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin taskstore
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels "teal-taskstore[operator]==0.1.0"
+    pip install --no-index --find-links=/wheels "teal-taskstore-operator==0.1.0"
 USER 10001:10001
 # 8080: Prometheus metrics (--metrics-port); 8081: kopf's GET /healthz (--health-port).
 EXPOSE 8080 8081

@@ -6,18 +6,27 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-library test setup system-deps lint typecheck unit control-plane bench clean
+.PHONY: demo demo-library test setup system-deps lint typecheck generate check-generated control-plane bench clean
 
 # The whole product on a local control plane; prints the TaskStores and the injected env.
 demo: setup
-	$(PY) -m taskstore_operator.demo $(DEMO_ARGS)
+	$(PY) -m taskstore_dev.demo $(DEMO_ARGS)
 
 # The library alone: the documented usage flow against the backend the TA_* variables select.
 demo-library: setup
 	$(PY) -m teal_taskstore demo
 
-test: setup control-plane lint typecheck
+test: setup control-plane lint typecheck check-generated
 	$(PY) -m pytest
+
+# Every generated file from its one source: the CRD copies (the models), the chart's RBAC
+# rules and the docs' RBAC table (the table of kinds), the plain manifests (the chart).
+generate: setup control-plane
+	$(PY) -m taskstore_dev.generate
+
+# Fails naming each generated file that differs from what `make generate` would write.
+check-generated: setup control-plane
+	$(PY) -m taskstore_dev.generate --check
 
 setup: system-deps $(STAMP)
 
@@ -25,10 +34,12 @@ setup: system-deps $(STAMP)
 system-deps:
 	@scripts/install-system-deps
 
-$(STAMP): pyproject.toml
+# Three distributions, editable: the library (.), the operator (operator/) and the
+# development tooling (tools/: control plane, demo, generators), plus the dev tools.
+$(STAMP): pyproject.toml operator/pyproject.toml tools/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[operator,dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./operator -e ./tools
 	touch $(STAMP)
 
 control-plane: setup

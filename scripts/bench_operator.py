@@ -26,57 +26,40 @@ from typing import Any
 
 import yaml
 
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.binaries import REPO_ROOT, find_binaries
-from taskstore_operator.envtest.controlplane import RequestKind, requests_between
-from taskstore_operator.envtest.processes import running_operator
-from taskstore_operator.envtest.waiting import wait_for
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from support.samples import (
+    MANAGED,
+    MEMORY,
+    agent_deployment,
+    external_with_password,
+    password_secret,
+    taskstore,
+)
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.binaries import find_binaries
+from taskstore_dev.envtest.controlplane import (
+    READY_STATEFULSET_STATUS,
+    RequestKind,
+    requests_between,
+)
+from taskstore_dev.envtest.operator_process import running_operator
+from taskstore_dev.envtest.waiting import wait_for
+from taskstore_dev.paths import DEPLOY_CRD_PATH
 
 NAMESPACE = "bench"
-CRD_FILE = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
-BACKENDS = ("memory", "managed", "external")
 CONVERGE_TARGET_S = 60.0
 RSS_TARGET_MB = 200.0
 CORE = f"/api/v1/namespaces/{NAMESPACE}"
 APPS = f"/apis/apps/v1/namespaces/{NAMESPACE}"
 STORES = f"/apis/tealagents.io/v1alpha1/namespaces/{NAMESPACE}/taskstores"
-
-
-def taskstore(index: int) -> dict[str, Any]:
-    """The index-th TaskStore; backends cycle so every kind of reconcile is measured."""
-    backend = BACKENDS[index % len(BACKENDS)]
-    spec: dict[str, Any] = {"backend": "memory"}
-    if backend == "managed":
-        spec = {"backend": "redis", "redis": {"managed": {}}}
-    elif backend == "external":
-        external = {"host": "redis.example", "passwordSecretRef": {"name": "external-auth"}}
-        spec = {"backend": "redis", "redis": {"external": external}}
-    return {
-        "apiVersion": "tealagents.io/v1alpha1",
-        "kind": "TaskStore",
-        "metadata": {"name": f"store-{index}"},
-        "spec": spec,
-    }
-
-
-def agent(store: int, number: int) -> dict[str, Any]:
-    """A Deployment that opts in to ``store-<store>``."""
-    labels = {"app": f"agent-{store}-{number}"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": f"agent-{store}-{number}",
-            "labels": {**labels, "tealagents.io/taskstore": f"store-{store}"},
-        },
-        "spec": {
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "agent", "image": "busybox:1.36.1"}]},
-            },
-        },
-    }
+# Backends cycle so every kind of reconcile is measured.
+BACKENDS = {
+    "memory": MEMORY,
+    "managed": MANAGED,
+    "external": external_with_password("external-auth", host="redis.example"),
+}
+SPECS = tuple(BACKENDS.values())
 
 
 class Bench:
@@ -103,15 +86,15 @@ class Bench:
         self.call(
             "POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}}, resource="namespaces"
         )
-        secret = {"metadata": {"name": "external-auth"}, "stringData": {"password": "x"}}
+        secret = password_secret("external-auth", "x")
         self.call("POST", f"{CORE}/secrets", secret, resource="secrets")
 
         def create_store(index: int) -> None:
-            self.call("POST", f"{STORES}", taskstore(index), resource="taskstores")
+            store = taskstore(f"store-{index}", SPECS[index % len(SPECS)])
+            self.call("POST", f"{STORES}", store, resource="taskstores")
             for number in range(agents):
-                self.call(
-                    "POST", f"{APPS}/deployments", agent(index, number), resource="deployments"
-                )
+                agent = agent_deployment(f"agent-{index}-{number}", f"store-{index}")
+                self.call("POST", f"{APPS}/deployments", agent, resource="deployments")
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(create_store, range(stores)))
@@ -122,10 +105,13 @@ class Bench:
         for statefulset in statefulsets["items"]:
             if not statefulset.get("status", {}).get("readyReplicas"):
                 name = statefulset["metadata"]["name"]
-                status = {"replicas": 1, "readyReplicas": 1, "currentReplicas": 1}
                 path = f"{APPS}/statefulsets/{name}/status"
                 self.call(
-                    "PATCH", path, {"status": status}, resource="statefulsets", subresource="status"
+                    "PATCH",
+                    path,
+                    {"status": READY_STATEFULSET_STATUS},
+                    resource="statefulsets",
+                    subresource="status",
                 )
         items = self.call("LIST", STORES, resource="taskstores")["items"]
         ready = [
@@ -193,7 +179,7 @@ def run(stores: int, agents: int, steady: float) -> int:
     controllers = ("garbage-collector-controller", "namespace-controller")
     scratch = tempfile.TemporaryDirectory(prefix="bench-operator-")
     with ControlPlane(binaries, controllers=controllers) as plane, scratch as tmp:
-        plane.install_crd(yaml.safe_load(CRD_FILE.read_text()))
+        plane.install_crd(yaml.safe_load(DEPLOY_CRD_PATH.read_text()))
         bench = Bench(plane)
         started = time.monotonic()
         bench.create_objects(stores, agents)

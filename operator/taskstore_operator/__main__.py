@@ -4,27 +4,37 @@ It watches every namespace unless ``--namespace`` (repeatable) or the environmen
 variable ``TASKSTORE_WATCH_NAMESPACES`` (a comma-separated list) names some. It logs in
 with in-cluster credentials, else the current kubeconfig (``KUBECONFIG``). It runs
 standalone, unless ``TASKSTORE_PEERING`` names a kopf peering object: then one of the
-replicas sharing it works and the others wait.
+replicas sharing it works and the others wait (the chart and the plain manifests always set
+it). Before it starts, it stands by while an operator of another install serves any of its
+namespaces (see :mod:`taskstore_operator.topology`).
 """
 
 import argparse
 import logging
 import os
 import secrets
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
 import kopf
+from kubernetes.client import ApiClient
 from prometheus_client import start_http_server
 
 # Importing the wiring registers the handlers with kopf's default registry.
 import taskstore_operator.handlers.wiring  # noqa: F401
 from taskstore_operator.kube.api import connect
+from taskstore_operator.topology import PeeringApi, Scope, stand_by_while_overlapping
 
 log = logging.getLogger("taskstore_operator")
 
 WATCH_NAMESPACES_ENV: Final = "TASKSTORE_WATCH_NAMESPACES"
 PEERING_ENV: Final = "TASKSTORE_PEERING"
+# kopf's identity of this operator in a peering (the chart sets it to the pod's name).
+POD_ID_ENV: Final = "POD_ID"
 # kopf pauses every peer when several share the highest priority, so each draws its own.
 MAX_PEER_PRIORITY: Final = 2**31 - 1
 DEFAULT_METRICS_PORT: Final = 8080
@@ -77,6 +87,43 @@ def report_unknown_namespaces(
     return unknown
 
 
+class _Alive(BaseHTTPRequestHandler):
+    """GET /healthz answers 200 while the operator stands by (kopf serves it afterwards)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Probes are not worth a log line."""
+
+
+@contextmanager
+def liveness_while_standing_by(port: int) -> Iterator[Callable[[float], None]]:
+    """A sleep for the stand-by loop that first starts answering the liveness probe.
+
+    The probe's port is bound only if the operator does stand by (never when ``port`` is
+    0), and released on exit, before kopf serves it.
+    """
+    servers: list[ThreadingHTTPServer] = []
+
+    def sleep(seconds: float) -> None:
+        if port and not servers:
+            server = ThreadingHTTPServer(("0.0.0.0", port), _Alive)  # noqa: S104 (kubelet)
+            threading.Thread(
+                target=server.serve_forever, name="standby-liveness", daemon=True
+            ).start()
+            servers.append(server)
+        time.sleep(seconds)
+
+    try:
+        yield sleep
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the operator until it is stopped."""
     args = parse_args(argv)
@@ -87,9 +134,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.metrics_port:
         start_http_server(args.metrics_port)
     namespaces = watched_namespaces(args.namespace, os.environ.get(WATCH_NAMESPACES_ENV))
+    kube = connect()  # also loads the credentials that ApiClient() below uses
     if namespaces:
-        report_unknown_namespaces(namespaces, connect().namespace_exists)
+        report_unknown_namespaces(namespaces, kube.namespace_exists)
     peering = os.environ.get(PEERING_ENV) or None
+    scope = Scope(tuple(namespaces), peering)
+    peerings = PeeringApi(ApiClient())
+    with liveness_while_standing_by(args.health_port) as sleep:
+        stand_by_while_overlapping(scope, peerings.read, os.environ.get(POD_ID_ENV), sleep)
+    peerings.ensure(scope)
     # kopf reads a port 0 as 80, so 0 turns the endpoint off instead.
     liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
     kopf.run(

@@ -10,11 +10,10 @@ from typing import Any, Final
 import pytest
 import yaml
 
-from taskstore_operator.envtest.binaries import Binaries
-from taskstore_operator.envtest.pytest_plugin import unavailable
+from taskstore_dev.envtest.binaries import Binaries
+from taskstore_dev.envtest.pytest_plugin import unavailable
+from taskstore_dev.paths import CHART_DIR
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
-CHART_DIR: Final = REPO_ROOT / "charts" / "taskstore-operator"
 CI_VALUES: Final = sorted((CHART_DIR / "ci").glob("*-values.yaml"))
 SCENARIOS: Final = {path.name.removesuffix("-values.yaml"): path for path in CI_VALUES}
 

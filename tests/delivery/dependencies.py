@@ -1,4 +1,4 @@
-"""The installed distributions the operator image runs: ``teal-taskstore[operator]`` and below."""
+"""The installed distributions the operator image runs: ``teal-taskstore-operator`` and below."""
 
 import sys
 from collections.abc import Set as AbstractSet
@@ -8,8 +8,9 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-PROJECT = "teal-taskstore"
-EXTRA = "operator"
+PROJECT = "teal-taskstore-operator"
+# Built from this repository beside the operator, so never pinned: its dependencies are.
+LIBRARY = canonicalize_name("teal-taskstore")
 
 
 def _applies(requirement: Requirement, extras: frozenset[str]) -> bool:
@@ -26,9 +27,9 @@ def _applies(requirement: Requirement, extras: frozenset[str]) -> bool:
 
 
 def runtime_closure() -> dict[NormalizedName, list[Requirement]]:
-    """Every distribution ``teal-taskstore[operator]`` needs, with the requirements on it."""
+    """Every distribution the operator needs (the library's too), with the requirements on it."""
     found: dict[NormalizedName, list[Requirement]] = {}
-    pending = [(PROJECT, frozenset({EXTRA}))]
+    pending: list[tuple[str, frozenset[str]]] = [(PROJECT, frozenset())]
     visited: set[tuple[NormalizedName, frozenset[str]]] = set()
     while pending:
         name, extras = pending.pop()
@@ -40,7 +41,8 @@ def runtime_closure() -> dict[NormalizedName, list[Requirement]]:
             requirement = Requirement(raw)
             if not _applies(requirement, extras):
                 continue
-            found.setdefault(canonicalize_name(requirement.name), []).append(requirement)
+            if canonicalize_name(requirement.name) != LIBRARY:
+                found.setdefault(canonicalize_name(requirement.name), []).append(requirement)
             pending.append((requirement.name, frozenset(requirement.extras)))
     return found
 

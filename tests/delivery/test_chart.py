@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
-from taskstore_operator.api.crd import CHART_CRD_PATH, CRD_PATHS, build_crd, render_crd_yaml
+from taskstore_dev.generate import GENERATED
+from taskstore_dev.paths import CHART_CRD_PATH, CHART_DIR
+from taskstore_operator.api.crd import build_crd, render_crd_yaml
+from taskstore_operator.topology import PEERING_LABEL
 
-from .conftest import CHART_DIR, SCENARIOS, Helm, Manifest, container, of_kind, only
+from .conftest import SCENARIOS, Helm, Manifest, container, of_kind, only
 
 VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 CHART = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
@@ -40,6 +43,7 @@ def test_default_render(helm: Helm) -> None:
     objects = helm.template(values=[SCENARIOS["default"]])
     kinds = sorted(obj["kind"] for obj in objects)
     assert kinds == [
+        "ClusterKopfPeering",
         "ClusterRole",
         "ClusterRoleBinding",
         "CustomResourceDefinition",
@@ -67,7 +71,11 @@ def test_default_render(helm: Helm) -> None:
     assert operator["args"] == ["--metrics-port=8080", "--health-port=8081"]
     env = {item["name"]: item for item in operator["env"]}
     assert env["TASKSTORE_WATCH_NAMESPACES"]["value"] == ""
-    assert "TASKSTORE_PEERING" not in env
+    # Peering is on with one replica too: a second install over the same namespaces stands by.
+    assert env["TASKSTORE_PEERING"]["value"] == "rel-taskstore-operator"
+    peering = only(objects, "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == "rel-taskstore-operator"
+    assert peering["metadata"]["labels"][PEERING_LABEL] == "true"
     assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     service = only(objects, "Service")
     assert service["spec"]["ports"] == [
@@ -111,7 +119,7 @@ def test_namespaced_render(helm: Helm) -> None:
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "rel-taskstore-operator", "namespace": "ops"}
         ]
-    # Cluster-wide: only what kopf's observers read.
+    # Cluster-wide: only what kopf's observers and the start-up check read.
     cluster_role = only(objects, "ClusterRole")
     assert cluster_role["metadata"]["name"] == "rel-taskstore-operator-cluster"
     assert cluster_role["rules"] == [
@@ -121,6 +129,8 @@ def test_namespaced_render(helm: Helm) -> None:
             "verbs": ["list", "watch"],
         },
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+        # The start-up check for a cluster-wide install over the same namespaces.
+        {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": ["list"]},
     ]
     assert (
         only(objects, "ClusterRoleBinding")["roleRef"]["name"] == cluster_role["metadata"]["name"]
@@ -209,7 +219,7 @@ def _without_chart_metadata(crd: Manifest) -> Manifest:
 
 
 def test_chart_crd_file_is_the_generated_one_byte_for_byte() -> None:
-    assert CHART_CRD_PATH in CRD_PATHS
+    assert CHART_CRD_PATH in {generated.path for generated in GENERATED}
     assert CHART_CRD_PATH.read_text() == render_crd_yaml()
     assert CHART_CRD_PATH.is_relative_to(CHART_DIR)
 

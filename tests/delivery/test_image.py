@@ -16,18 +16,20 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from taskstore_operator.envtest.pytest_plugin import unavailable
+from taskstore_dev.envtest.pytest_plugin import unavailable
+from taskstore_dev.paths import CHART_DIR, REPO_ROOT
 
-from .conftest import CHART_DIR, REPO_ROOT
 from .dependencies import runtime_closure
 
 DOCKERFILE: Final = (REPO_ROOT / "Dockerfile").read_text()
 CONSTRAINTS: Final = REPO_ROOT / "deploy" / "image" / "constraints.txt"
 VALUES: Final = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 CHART: Final = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
-PROJECT_VERSION: Final = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
-    "version"
-]
+PYPROJECTS: Final = {
+    path: tomllib.loads(path.read_text())
+    for path in (REPO_ROOT / "pyproject.toml", REPO_ROOT / "operator" / "pyproject.toml")
+}
+PROJECT_VERSION: Final = PYPROJECTS[REPO_ROOT / "pyproject.toml"]["project"]["version"]
 BUILD_BACKEND: Final = {"setuptools", "wheel"}
 
 
@@ -92,7 +94,11 @@ def test_default_image_reference_matches_the_dockerfile() -> None:
     assert f"docker build -t {reference} ." in DOCKERFILE
     assert CHART["appVersion"] == PROJECT_VERSION
     assert f'org.opencontainers.image.version="{PROJECT_VERSION}"' in DOCKERFILE
-    assert f'"teal-taskstore[operator]=={PROJECT_VERSION}"' in DOCKERFILE
+    assert f'"teal-taskstore-operator=={PROJECT_VERSION}"' in DOCKERFILE
+    for pyproject in PYPROJECTS.values():  # the library and the operator are released together
+        assert pyproject["project"]["version"] == PROJECT_VERSION
+    operator = PYPROJECTS[REPO_ROOT / "operator" / "pyproject.toml"]["project"]
+    assert f"teal-taskstore=={PROJECT_VERSION}" in operator["dependencies"]
 
 
 def pins() -> dict[str, str]:
@@ -118,11 +124,11 @@ def test_every_runtime_dependency_is_pinned_to_a_version_that_satisfies_it() -> 
 
 
 def test_build_backend_pins_satisfy_pyproject() -> None:
-    build = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["build-system"]
     pinned = pins()
-    for raw in build["requires"]:
-        requirement = Requirement(raw)
-        assert requirement.specifier.contains(pinned[canonicalize_name(requirement.name)])
+    for pyproject in PYPROJECTS.values():
+        for raw in pyproject["build-system"]["requires"]:
+            requirement = Requirement(raw)
+            assert requirement.specifier.contains(pinned[canonicalize_name(requirement.name)])
 
 
 def test_dockerignore_sends_only_what_the_build_copies() -> None:

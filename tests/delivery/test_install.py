@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.pytest_plugin import InstallCrd
+from taskstore_dev.paths import CHART_DIR, REPO_ROOT
 from taskstore_operator.api.crd import CRD_NAME, build_crd
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.pytest_plugin import InstallCrd
 
-from .conftest import CHART_DIR, REPO_ROOT, Helm
+from .conftest import Helm
 
 pytestmark = pytest.mark.e2e
 
@@ -128,6 +129,10 @@ def test_helm_install_creates_the_crd_and_the_operator_objects(
     assert not can_i(control_plane, account, "delete", "deployments.apps", "-n", "default")
     assert not can_i(control_plane, account, "list", "namespaces")
     assert not can_i(control_plane, account, "get", "nodes")
+    # Peering is on with one replica: its own object, and the start-up check's reads.
+    get(control_plane, "clusterkopfpeering", release.fullname)
+    assert can_i(control_plane, account, "list", "kopfpeerings.kopf.dev", "-A")
+    assert can_i(control_plane, account, "create", "clusterkopfpeerings.kopf.dev")
 
     uninstalled = release.uninstall()
     assert uninstalled.returncode == 0, uninstalled.stderr
@@ -160,6 +165,8 @@ def test_helm_install_namespaced_ha(
     assert can_i(control_plane, account, "patch", "deployments.apps", "-n", namespace)
     assert not can_i(control_plane, account, "patch", "deployments.apps", "-n", "default")
     assert can_i(control_plane, account, "list", "namespaces")
+    assert can_i(control_plane, account, "list", "clusterkopfpeerings.kopf.dev")
+    assert not can_i(control_plane, account, "list", "kopfpeerings.kopf.dev", "-n", "default")
     assert can_i(control_plane, account, "watch", "customresourcedefinitions.apiextensions.k8s.io")
     assert not can_i(control_plane, account, "get", "secrets", "-n", "default")
     assert can_i(
@@ -173,6 +180,26 @@ def test_helm_install_namespaced_ha(
     assert not can_i(
         control_plane, account, "patch", "kopfpeerings.kopf.dev/other", "-n", namespace
     )
+
+
+@pytest.mark.parametrize("long_name", ["release", "fullnameOverride"])
+def test_the_longest_names_install(
+    release: Release, control_plane: ControlPlane, namespace: str, long_name: str
+) -> None:
+    """A 53-character release name (Helm's longest) or a 63-character fullnameOverride."""
+    arguments = ["--set", "crds.enabled=false", "--set", "metrics.serviceMonitor.enabled=false"]
+    if long_name == "release":
+        release.name = release.name + "-" + "r" * (53 - len(release.name) - 1)
+        fullname = (release.name + "-taskstore-operator")[:63].rstrip("-")
+    else:
+        fullname = "f" * 63
+        arguments += ["--set", f"fullnameOverride={fullname}"]
+    result = release.install(*arguments)
+    assert result.returncode == 0, result.stderr
+    get(control_plane, "-n", namespace, "deployment", fullname)
+    service = fullname[:55].rstrip("-") + "-metrics"
+    assert len(service) <= 63
+    get(control_plane, "-n", namespace, "service", service)
 
 
 def test_unknown_watch_namespace_fails_the_install(release: Release) -> None:

@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.binaries import REPO_ROOT
-from taskstore_operator.envtest.processes import running_operator
-from taskstore_operator.envtest.pytest_plugin import wait_until
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.operator_process import running_operator
+from taskstore_dev.envtest.pytest_plugin import wait_until
+from taskstore_dev.paths import CHART_DIR, DEPLOY_CRD_PATH
 
 pytestmark = pytest.mark.e2e
 
-CHART = REPO_ROOT / "charts" / "taskstore-operator"
-CRD = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
 PEERINGS = "/apis/kopf.dev/v1/clusterkopfpeerings"
 # What the operator logs when it writes a TaskStore's status (handlers/reconciler.py).
 WROTE_STATUS = "write status: TaskStore"
@@ -38,9 +36,9 @@ def is_served(control_plane: ControlPlane, collection: str) -> bool:
 def test_two_replicas_with_one_peering_have_exactly_one_active(
     control_plane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    for crd in yaml.safe_load_all((CHART / "crds" / "kopf-peering.yaml").read_text()):
+    for crd in yaml.safe_load_all((CHART_DIR / "crds" / "kopf-peering.yaml").read_text()):
         control_plane.install_crd(crd)
-    control_plane.install_crd(yaml.safe_load(CRD.read_text()))
+    control_plane.install_crd(yaml.safe_load(DEPLOY_CRD_PATH.read_text()))
     # Established is not yet servable: a fresh CRD's storage answers 429 for a moment, and a
     # kopf peering watch started then can stay unprocessed. The chart's CRDs exist long
     # before its pods start; wait until both collections list.

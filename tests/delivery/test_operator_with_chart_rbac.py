@@ -7,12 +7,6 @@ Deployments, Ready, deletion with claims) must pass without one Forbidden answer
 """
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -20,87 +14,34 @@ from typing import Any
 
 import pytest
 
-from taskstore_operator.api.contract import TASKSTORE_LABEL
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.pytest_plugin import wait_until
+from support.cluster import TIMEOUT
+from support.samples import (
+    CUSTOM,
+    MEMORY,
+    Manifest,
+    agent_deployment,
+    external_with_password,
+    managed_with_storage,
+    password_secret,
+    redis_volume_claim,
+    taskstore,
+)
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.controlplane import READY_STATEFULSET_STATUS
+from taskstore_dev.envtest.operator_process import OperatorProcess
+from taskstore_dev.envtest.pytest_plugin import wait_until
 
 from .conftest import Helm
 from .test_install import Release
 
 pytestmark = pytest.mark.e2e
 
-TIMEOUT = 30.0
-STORES: dict[str, dict[str, Any]] = {
-    "mem": {"backend": "memory"},
-    "red": {
-        "backend": "redis",
-        "redis": {"managed": {"storage": {"size": "1Gi"}, "deletionPolicy": "Delete"}},
-    },
-    "ext": {
-        "backend": "redis",
-        "redis": {
-            "external": {
-                "host": "redis.example.internal",
-                "passwordSecretRef": {"name": "ext-auth", "key": "password"},
-            }
-        },
-    },
-    "cus": {"backend": "custom", "custom": {"module": "my_company.stores", "className": "Store"}},
+STORES: dict[str, Manifest] = {
+    "mem": MEMORY,
+    "red": managed_with_storage("Delete"),
+    "ext": external_with_password("ext-auth"),
+    "cus": CUSTOM,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310  # our own loopback
-            return bool(reply.status == 200)
-    except OSError:
-        return False
-
-
-class Operator:
-    """``python -m taskstore_operator`` as the chart's Deployment runs it, outside a pod."""
-
-    def __init__(self, kubeconfig: Path, log_path: Path, watch_namespaces: str) -> None:
-        self.log_path = log_path
-        health = _free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "taskstore_operator",
-            f"--metrics-port={_free_port()}",
-            f"--health-port={health}",
-        ]
-        environment = os.environ | {
-            "KUBECONFIG": str(kubeconfig),
-            "TASKSTORE_WATCH_NAMESPACES": watch_namespaces,
-        }
-        with log_path.open("w") as log:
-            self.process = subprocess.Popen(
-                command, env=environment, stdout=log, stderr=subprocess.STDOUT
-            )
-        wait_until(
-            "the operator's /healthz",
-            lambda: _healthy(f"http://127.0.0.1:{health}/healthz"),
-            timeout=TIMEOUT,
-        )
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text()
 
 
 @pytest.fixture(params=["cluster-wide", "namespaced"])
@@ -110,7 +51,7 @@ def chart_operator(
     control_plane: ControlPlane,
     namespace: str,
     tmp_path: Path,
-) -> Iterator[Operator]:
+) -> Iterator[OperatorProcess]:
     """The chart installed into ``namespace`` and the operator running with its token."""
     release = Release(helm, control_plane, namespace)
     watched = namespace if request.param == "namespaced" else ""
@@ -122,7 +63,13 @@ def chart_operator(
         lambda: control_plane.kubectl("get", "taskstores", "-n", namespace).returncode == 0,
     )
     kubeconfig = control_plane.service_account_kubeconfig(namespace, release.fullname)
-    operator = Operator(kubeconfig, tmp_path / "operator.log", watched)
+    operator = OperatorProcess(
+        kubeconfig,
+        tmp_path / "operator.log",
+        environment={"TASKSTORE_WATCH_NAMESPACES": watched},
+        serve=True,  # as the chart runs it: metrics and liveness served
+    )
+    operator.start()
     try:
         yield operator
     finally:
@@ -134,22 +81,6 @@ def chart_operator(
 def _apply(plane: ControlPlane, namespace: str, manifest: dict[str, Any]) -> None:
     result = plane.kubectl("apply", "-n", namespace, "-f", "-", input_text=json.dumps(manifest))
     assert result.returncode == 0, result.stderr
-
-
-def _deployment(name: str, store: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": {TASKSTORE_LABEL: store}},
-        "spec": {
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "agent", "image": "registry.invalid/agent:1"}]},
-            },
-        },
-    }
 
 
 def _env(plane: ControlPlane, namespace: str, deployment: str) -> dict[str, Any]:
@@ -180,25 +111,13 @@ def forbidden_lines(log: str, namespace: str) -> list[str]:
 
 
 def test_full_scenario_with_the_chart_service_account(
-    chart_operator: Operator, control_plane: ControlPlane, namespace: str
+    chart_operator: OperatorProcess, control_plane: ControlPlane, namespace: str
 ) -> None:
     plane = control_plane
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "ext-auth"},
-        "stringData": {"password": "not-a-real-one"},
-    }
-    _apply(plane, namespace, secret)
+    _apply(plane, namespace, password_secret("ext-auth", "not-a-real-one"))
     for name, spec in STORES.items():
-        _apply(plane, namespace, _deployment(f"agent-{name}", name))
-        store = {
-            "apiVersion": "tealagents.io/v1alpha1",
-            "kind": "TaskStore",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-        _apply(plane, namespace, store)
+        _apply(plane, namespace, agent_deployment(f"agent-{name}", name))
+        _apply(plane, namespace, taskstore(name, spec))
 
     # No kubelet: the managed Redis becomes ready when its StatefulSet's status says so.
     wait_until(
@@ -206,27 +125,13 @@ def test_full_scenario_with_the_chart_service_account(
         lambda: plane.kubectl("get", "statefulset", "red-redis", "-n", namespace).returncode == 0,
         timeout=TIMEOUT,
     )
-    ready = {"status": {"replicas": 1, "readyReplicas": 1, "currentReplicas": 1}}
+    ready = {"status": READY_STATEFULSET_STATUS}
     patched = plane.kubectl(
         "patch", "statefulset", "red-redis", "-n", namespace, "--subresource=status",
         "--type=merge", "-p", json.dumps(ready),
     )  # fmt: skip
     assert patched.returncode == 0, patched.stderr
-    claim = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {
-            "name": "data-red-redis-0",
-            "labels": {
-                "app.kubernetes.io/name": "redis",
-                "app.kubernetes.io/instance": "red",
-                "app.kubernetes.io/managed-by": "taskstore-operator",
-                "app.kubernetes.io/part-of": "teal-agents",
-            },
-        },
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-    _apply(plane, namespace, claim)
+    _apply(plane, namespace, redis_volume_claim("red"))
 
     waited = plane.kubectl(
         "wait", "--for=condition=Ready", f"--timeout={int(TIMEOUT)}s", "-n", namespace,

@@ -19,12 +19,13 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from taskstore_operator.envtest import Binaries, ControlPlane, ControlPlaneError, read_pins
-from taskstore_operator.envtest import binaries as binaries_module
-from taskstore_operator.envtest import controlplane as controlplane_module
-from taskstore_operator.envtest.binaries import find_binaries, uses_external_binaries
-from taskstore_operator.envtest.processes import stop_process
-from taskstore_operator.envtest.pytest_plugin import (
+from taskstore_dev.envtest import Binaries, ControlPlane, ControlPlaneError, read_pins
+from taskstore_dev.envtest import binaries as binaries_module
+from taskstore_dev.envtest import controlplane as controlplane_module
+from taskstore_dev.envtest import processes as processes_module
+from taskstore_dev.envtest.binaries import find_binaries, uses_external_binaries
+from taskstore_dev.envtest.processes import stop_process
+from taskstore_dev.envtest.pytest_plugin import (
     InstallCrd,
     load_binaries,
     unavailable,
@@ -136,6 +137,26 @@ def test_server_reports_its_real_version(kube_api: client.ApiClient) -> None:
     assert re.fullmatch(r"v1\.\d+\.\d+", version.git_version)
     if not uses_external_binaries():
         assert version.git_version == read_pins().kubernetes == "v1.36.3"
+
+
+def test_reinstalling_a_crd_retries_a_replacement_that_lost_a_race(
+    widgets: client.CustomObjectsApi, control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write between the GET and the PUT of a reinstall (409 Conflict) is retried, not fatal."""
+    real_request = control_plane.request
+    conflicts: list[str] = []
+
+    def first_put_conflicts(method: str, path: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        if method == "PUT" and not conflicts:
+            conflicts.append(path)  # as if the server had updated the CRD's status meanwhile
+            return 409, b'{"reason": "Conflict"}'
+        return real_request(method, path, *args, **kwargs)
+
+    monkeypatch.setattr(control_plane, "request", first_put_conflicts)
+    control_plane.install_crd(WIDGET_CRD)
+    assert conflicts == [
+        f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{WIDGET_CRD['metadata']['name']}"
+    ]
 
 
 def test_cel_rule_rejects_a_bad_object(widgets: client.CustomObjectsApi, namespace: str) -> None:
@@ -419,7 +440,7 @@ def busy_port() -> Iterator[int]:
 def test_busy_ports_are_retried_and_stop_leaves_nothing_behind(
     envtest_binaries: Binaries, busy_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_pick = controlplane_module.pick_free_ports
+    real_pick = processes_module.pick_free_ports
     handed_out_busy: list[int] = []
 
     def pick_busy_port_first(count: int) -> list[int]:

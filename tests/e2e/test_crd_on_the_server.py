@@ -6,14 +6,12 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.pytest_plugin import wait_until
+from taskstore_dev.paths import DEPLOY_CRD_PATH
 from taskstore_operator.api.models import ExternalRedis, RedisSpec, TaskStoreSpec
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.binaries import REPO_ROOT
-from taskstore_operator.envtest.pytest_plugin import wait_until
 
 pytestmark = pytest.mark.e2e
-
-CRD = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
 
 
 def explain(control_plane: ControlPlane, field: str) -> "subprocess.CompletedProcess[str]":
@@ -37,7 +35,7 @@ def description(model: type[BaseModel], field: str) -> str:
 def test_kubectl_explain_shows_the_descriptions_of_the_models(
     control_plane: ControlPlane, path: str, expected: str
 ) -> None:
-    control_plane.install_crd(yaml.safe_load(CRD.read_text()))
+    control_plane.install_crd(yaml.safe_load(DEPLOY_CRD_PATH.read_text()))
     # The server publishes a new CRD's OpenAPI a moment after it is Established.
     wait_until(f"kubectl explain {path}", lambda: explain(control_plane, path).returncode == 0)
     shown = " ".join(explain(control_plane, path).stdout.split())

@@ -1,14 +1,15 @@
-"""The main job: ``python -m taskstore_operator.demo`` runs the product and cleans up."""
+"""The main job: ``python -m taskstore_dev.demo`` runs the product and cleans up."""
 
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from taskstore_operator.envtest import Binaries
+from taskstore_dev.envtest import Binaries
+from taskstore_dev.envtest.processes import stop_process
+from taskstore_dev.envtest.pytest_plugin import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,24 +29,24 @@ def test_demo_shows_every_store_ready_and_the_agent_env_then_stops_on_ctrl_c(
     output = tmp_path / "demo.out"
     with output.open("w") as sink:
         demo = subprocess.Popen(
-            [sys.executable, "-m", "taskstore_operator.demo"],
+            [sys.executable, "-m", "taskstore_dev.demo"],
             stdout=sink,
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+        def running() -> bool:
+            assert demo.poll() is None, output.read_text()
+            return "running until Ctrl-C" in output.read_text()
+
         try:
-            deadline = time.monotonic() + 180
-            while "running until Ctrl-C" not in output.read_text():
-                assert demo.poll() is None, output.read_text()
-                assert time.monotonic() < deadline, output.read_text()
-                time.sleep(0.2)
+            wait_until("the demo to run", running, timeout=180)
             demos_own = apiserver_processes(parent=demo.pid)
             assert demos_own, "the demo's control plane is not running"
             demo.send_signal(signal.SIGINT)
             assert demo.wait(timeout=60) == 0, output.read_text()
         finally:
-            if demo.poll() is None:
-                demo.kill()
+            stop_process(demo, grace=0)
     text = output.read_text()
     for store in ("memory-tasks", "redis-tasks", "external-tasks", "custom-tasks"):
         line = next(line for line in text.splitlines() if line.startswith(store))

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from taskstore_operator.envtest import ControlPlane
-from taskstore_operator.envtest.processes import running_operator
-from taskstore_operator.envtest.pytest_plugin import wait_until
+from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.operator_process import running_operator
+from taskstore_dev.envtest.pytest_plugin import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -2,21 +2,17 @@
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from taskstore_dev.envtest.processes import free_port, stop_process
+from taskstore_dev.envtest.waiting import wait_for
+
+__all__ = ["RedisServer", "free_port", "redis_server_binary", "running_redis_server"]
+
 REDIS_SERVER = "redis-server"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def redis_server_binary() -> str:
@@ -53,28 +49,25 @@ class RedisServer:
         args = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(self.port)]
         args += ["--dir", str(self.directory), "--save", "", "--appendonly", "no"]
         args += ["--logfile", str(log_file)]
-        self._process = subprocess.Popen([*args, *self.extra_args], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+        process = subprocess.Popen([*args, *self.extra_args], stdout=subprocess.DEVNULL)
+        self._process = process
+
+        def ready() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(f"redis-server exited at start:\n{self.log_tail()}")
-            if self._is_ready():
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise TimeoutError(f"redis-server did not answer within {timeout} s:\n{self.log_tail()}")
+            return self._is_ready()
+
+        try:
+            wait_for("redis-server to accept connections", ready, timeout, interval=0.02)
+        except TimeoutError as error:
+            self.stop()
+            raise TimeoutError(f"{error}:\n{self.log_tail()}") from None
 
     def stop(self) -> None:
         """Stop the server by its pid (SIGTERM, then SIGKILL)."""
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None
 
     def restart(self) -> None:
         """Stop and start again on the same port (data is not kept unless configured)."""

@@ -3,18 +3,31 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* The release-qualified name of every object, at most 63 characters (a DNS label). */}}
+{{/* The release-qualified name of every object: a DNS-1035 label (the strictest rule of the names it is used in: Services). */}}
 {{- define "taskstore-operator.fullname" -}}
+{{- $fullname := "" }}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- $fullname = .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- $fullname = .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- $fullname = printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $fullname) }}
+{{- fail (printf "the objects' name %q (from the release name %q, nameOverride and fullnameOverride) is not a DNS-1035 label (lower case letters, digits and '-', starting with a letter): set fullnameOverride" $fullname .Release.Name) }}
+{{- end }}
+{{- $fullname }}
+{{- end }}
+
+{{/* The full name with a suffix, the full name cut first so that the suffix stays and the whole fits 63 characters; call with (list . "suffix"). */}}
+{{- define "taskstore-operator.suffixedName" -}}
+{{- $context := index . 0 }}
+{{- $suffix := index . 1 }}
+{{- $base := include "taskstore-operator.fullname" $context | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $base $suffix }}
 {{- end }}
 
 {{/* Chart name and version, for the helm.sh/chart label. */}}
@@ -55,54 +68,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The kopf peering object's name; peering is on when more than one replica runs. */}}
+{{/* The kopf peering object's name (peering is always on). */}}
 {{- define "taskstore-operator.peeringName" -}}
 {{- default (include "taskstore-operator.fullname" .) .Values.peering.name }}
 {{- end }}
 
-{{/* The rules the operator needs in each namespace it serves (a ClusterRole's or a Role's). */}}
-{{- define "taskstore-operator.namespacedRules" -}}
-# TaskStores: watched (kopf), read per reconcile, finalizer added and removed by apply.
-- apiGroups: ["tealagents.io"]
-  resources: ["taskstores"]
-  verbs: ["get", "list", "watch", "patch"]
-- apiGroups: ["tealagents.io"]
-  resources: ["taskstores/status"]
-  verbs: ["patch"]
-# Agent Deployments: watched for the opt-in label; the environment is server-side applied.
-- apiGroups: ["apps"]
-  resources: ["deployments"]
-  verbs: ["get", "list", "watch", "patch"]
-# The managed Redis objects: created by server-side apply, deleted when no longer asked for.
-- apiGroups: [""]
-  resources: ["configmaps", "services"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-- apiGroups: ["apps"]
-  resources: ["statefulsets"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-- apiGroups: ["networking.k8s.io"]
-  resources: ["networkpolicies"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Secrets: the generated password (created once, never updated) and the fingerprint of an
-# external store's passwordSecretRef, which may name any Secret of the namespace.
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "delete"]
-# The managed Redis' volume claims, removed under deletionPolicy: Delete.
-- apiGroups: [""]
-  resources: ["persistentvolumeclaims"]
-  verbs: ["list", "delete"]
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create"]
-{{- end }}
-
-{{/* The cluster-scoped reads of kopf itself, in both modes. */}}
-{{- define "taskstore-operator.clusterRules" -}}
-# kopf's resource observer: notices CRDs (the TaskStore one included) installed or removed.
-- apiGroups: ["apiextensions.k8s.io"]
-  resources: ["customresourcedefinitions"]
-  verbs: ["list", "watch"]
+{{/* The label of every install's peering objects (taskstore_operator.topology.PEERING_LABEL). */}}
+{{- define "taskstore-operator.peeringLabel" -}}
+tealagents.io/taskstore-operator-peering: "true"
 {{- end }}
 
 {{/* The labels and annotations the chart adds to a CRD's metadata (indented by two spaces). */}}

@@ -46,6 +46,22 @@ MODULE_PATTERN: Final = (
 )
 KEY_PREFIX_PATTERN: Final = r"^[A-Za-z0-9:_.-]*$"
 HOST_PATTERN: Final = r"^\S+$"
+# A container image reference, as the container runtimes parse it (the distribution
+# project's reference grammar: [host[:port]/]path[:tag][@digest]), written in the syntax
+# that Go's RE2, Rust's regex and Python's re share.
+_IMAGE_PATH_COMPONENT: Final = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_HOST: Final = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+)
+IMAGE_PATTERN: Final = (
+    rf"^(?:{_IMAGE_HOST}/)?{_IMAGE_PATH_COMPONENT}(?:/{_IMAGE_PATH_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+# The resources a Redis container can ask for; anything else (a typo, an extended resource)
+# would be refused by the API server only when the StatefulSet is applied.
+REDIS_RESOURCE_NAMES: Final = ("cpu", "memory", "ephemeral-storage")
 CONDITION_REASON_PATTERN: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 CONDITION_TYPE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 # What each pattern means, for error messages people can act on.
@@ -59,6 +75,8 @@ PATTERN_MEANINGS: Final = {
     KEY_PREFIX_PATTERN: "letters, digits, ':', '_', '.' and '-'",
     QUANTITY_PATTERN: "a Kubernetes quantity, such as 500m or 1Gi",
     HOST_PATTERN: "a host name or address without spaces",
+    IMAGE_PATTERN: "an image reference such as redis:7.2 or "
+    "registry.example:5000/redis@sha256:..., without spaces",
 }
 
 # A label value is at most 63 characters, and the store's name is the value of TASKSTORE_LABEL.
@@ -170,21 +188,40 @@ class RedisStorage(ApiModel):
     )
 
 
+def _resource_names_rule(field: str) -> CelRule:
+    """Only the resource names a Redis container uses, in ``requests`` or ``limits``."""
+    names = ", ".join(f"'{name}'" for name in REDIS_RESOURCE_NAMES)
+    return CelRule(
+        rule=f"!has(self.{field}) || self.{field}.all(name, name in [{names}])",
+        message=f"resource names must be one of: {', '.join(REDIS_RESOURCE_NAMES)}",
+        field_path=f".{field}",
+        holds=lambda model: set(getattr(model, field)) <= set(REDIS_RESOURCE_NAMES),
+    )
+
+
 class ResourceRequirements(ApiModel):
     """CPU and memory for the managed Redis container."""
 
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        _resource_names_rule("requests"),
+        _resource_names_rule("limits"),
+    )
+
     requests: dict[str, Quantity] = Field(
         default={"cpu": "50m", "memory": "64Mi"},
+        max_length=len(REDIS_RESOURCE_NAMES),
         description=(
-            "Resources the scheduler reserves for Redis, by resource name (cpu, memory), "
-            "as Kubernetes quantities."
+            "Resources the scheduler reserves for Redis, by resource name (cpu, memory, "
+            "ephemeral-storage), as Kubernetes quantities."
         ),
     )
     limits: dict[str, Quantity] = Field(
         default={"memory": "256Mi"},
+        max_length=len(REDIS_RESOURCE_NAMES),
         description=(
-            "Upper bounds by resource name, as Kubernetes quantities. Redis's maxmemory is set "
-            "to 70% of the memory limit, so a full store refuses writes instead of being killed."
+            "Upper bounds by resource name (cpu, memory, ephemeral-storage), as Kubernetes "
+            "quantities. Redis's maxmemory is set to 70% of the memory limit, so a full store "
+            "refuses writes instead of being killed."
         ),
     )
 
@@ -209,7 +246,11 @@ class ManagedRedis(ApiModel):
     image: str = Field(
         default=DEFAULT_REDIS_IMAGE,
         min_length=1,
-        description="Redis container image; must provide redis-server, redis-cli and sh.",
+        pattern=IMAGE_PATTERN,
+        description=(
+            "Redis container image reference ([registry/]repository[:tag][@digest], no spaces); "
+            "the image must provide redis-server, redis-cli and sh."
+        ),
     )
     storage: RedisStorage | None = Field(
         default=None,

@@ -14,6 +14,7 @@ from taskstore_operator.handlers import queue as queue_module
 from taskstore_operator.handlers.queue import Key, ReconcileQueue
 from taskstore_operator.handlers.seen import MAX_VERSIONS, SeenVersions
 from taskstore_operator.handlers.strays import StrayDeployments
+from taskstore_operator.topology import Scope
 
 
 @pytest.mark.parametrize(
@@ -249,6 +250,19 @@ def test_main_runs_kopf_standalone_or_with_peering(
             return True
 
     monkeypatch.setattr(main_module, "connect", EveryNamespaceExists)
+    ensured: list[Scope] = []
+
+    class NoOtherInstall:
+        def __init__(self, client: object) -> None:
+            pass
+
+        def read(self, scope: Scope) -> tuple[list[object], list[object]]:
+            return [], []
+
+        def ensure(self, scope: Scope) -> None:
+            ensured.append(scope)
+
+    monkeypatch.setattr(main_module, "PeeringApi", NoOtherInstall)
 
     main_module.main(["--metrics-port=0", "--health-port=9999"])
 
@@ -257,6 +271,7 @@ def test_main_runs_kopf_standalone_or_with_peering(
     assert run["liveness_endpoint"] == "http://0.0.0.0:9999/healthz"
     assert (run["priority"] is None) == ("TASKSTORE_PEERING" not in environment)
     assert checked == expected["namespaces"]
+    assert ensured == [Scope(tuple(checked), environment.get("TASKSTORE_PEERING"))]
 
 
 def test_unknown_watched_namespaces_are_reported_by_name(caplog: pytest.LogCaptureFixture) -> None:

@@ -264,3 +264,76 @@ def test_missing_metadata_is_reported(make_manifest: Callable[..., Manifest]) ->
     manifest = make_manifest({})
     del manifest["metadata"]["uid"]
     assert [str(e) for e in refusals(manifest)] == ["metadata.uid: Field required"]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "redis:7.2",
+        "redis",
+        "library/redis:7.2.4-alpine",
+        "registry.example:5000/team/redis:7.2",
+        "Registry.Example/redis",
+        "localhost/redis@sha256:" + "a" * 64,
+        "redis:7.2@sha256:" + "0" * 64,
+        "[::1]:5000/redis:7",
+        "my_registry/re__dis--x.y:V_1.0",
+    ],
+)
+def test_image_references_that_runtimes_pull_are_accepted(
+    make_manifest: Callable[..., Manifest], image: str
+) -> None:
+    spec = {"backend": "redis", "redis": {"managed": {"image": image}}}
+    assert parse_taskstore(make_manifest(spec)).spec.redis is not None
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        " redis:7.2 ",
+        "redis:7.2 ",
+        "\tredis",
+        "redis:7.2\n",
+        "redis 7.2",
+        "Redis:7.2",
+        "redis::7.2",
+        "redis:",
+        "redis:-7",
+        "redis@sha256:abc",
+        "/redis",
+        "redis/",
+        "redis:" + "x" * 129,
+    ],
+)
+def test_an_image_no_pod_can_be_made_from_is_refused(
+    make_manifest: Callable[..., Manifest], image: str
+) -> None:
+    spec = {"backend": "redis", "redis": {"managed": {"image": image}}}
+    errors = refusals(make_manifest(spec))
+    assert [e.field for e in errors] == ["spec.redis.managed.image"]
+    assert errors[0].message.startswith("must be an image reference such as redis:7.2")
+
+
+@pytest.mark.parametrize("kind", ["requests", "limits"])
+@pytest.mark.parametrize("resource", ["bogus", "CPU", "nvidia.com/gpu", "hugepages-2Mi", "pods"])
+def test_resources_a_redis_container_cannot_use_are_refused(
+    make_manifest: Callable[..., Manifest], kind: str, resource: str
+) -> None:
+    resources = {kind: {resource: "1"}}
+    spec = {"backend": "redis", "redis": {"managed": {"resources": resources}}}
+    errors = refusals(make_manifest(spec))
+    assert [str(e) for e in errors] == [
+        f"spec.redis.managed.resources.{kind}: "
+        "resource names must be one of: cpu, memory, ephemeral-storage"
+    ]
+
+
+def test_every_resource_a_redis_container_uses_is_accepted(
+    make_store: Callable[..., TaskStore],
+) -> None:
+    amounts = {"cpu": "1", "memory": "64Mi", "ephemeral-storage": "1Gi"}
+    store = make_store(
+        {"backend": "redis", "redis": {"managed": {"resources": {"requests": amounts}}}}
+    )
+    assert store.spec.redis is not None and store.spec.redis.managed is not None
+    assert store.spec.redis.managed.resources.requests == amounts

@@ -18,7 +18,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -33,7 +32,8 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from .binaries import Binaries, find_binaries
-from .processes import stop_process
+from .processes import pick_free_ports, stop_process
+from .waiting import wait_for
 
 DEFAULT_CONTROLLERS = (
     "garbage-collector-controller",
@@ -48,6 +48,14 @@ DEFAULT_CONTROLLERS = (
 STOP_GRACE_SECONDS = 5.0
 LOG_TAIL_LINES = 30
 POLL_INTERVAL_SECONDS = 0.1
+# No kubelet runs, so no pod starts: a StatefulSet of one replica is made ready by setting
+# its status to what the StatefulSet controller reports once the pod runs.
+READY_STATEFULSET_STATUS = {
+    "replicas": 1,
+    "readyReplicas": 1,
+    "currentReplicas": 1,
+    "updatedReplicas": 1,
+}
 
 _OPENSSL_CONFIG = """\
 [req]
@@ -122,18 +130,6 @@ class ControlPlaneError(RuntimeError):
 
 class _PortInUseError(Exception):
     """A component exited because one of its ports was taken in the meantime."""
-
-
-def pick_free_ports(count: int) -> list[int]:
-    """Return ``count`` distinct loopback ports that were free a moment ago."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @dataclass
@@ -345,12 +341,26 @@ class ControlPlane:
         """Create (or replace) a CustomResourceDefinition and wait until it is Established."""
         collection = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
         name = manifest["metadata"]["name"]
+        deadline = time.monotonic() + timeout
         status, payload = self.request("POST", collection, manifest)
         if status == 409:
-            current = self.request_json("GET", f"{collection}/{name}")
-            replacement = json.loads(json.dumps(manifest))
-            replacement["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            self.request_json("PUT", f"{collection}/{name}", replacement)
+
+            def replaced() -> bool:
+                # A PUT loses to any write since the GET (the server's own status updates of a
+                # new CRD included): read the new version and try again.
+                current = self.request_json("GET", f"{collection}/{name}")
+                replacement = json.loads(json.dumps(manifest))
+                replacement["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                status, payload = self.request("PUT", f"{collection}/{name}", replacement)
+                if status == 409:
+                    return False
+                if status >= 400:
+                    raise ControlPlaneError(
+                        f"replacing CRD {name} failed with {status}: {payload[:500]!r}"
+                    )
+                return True
+
+            self._wait_for(f"CRD {name} to be replaced", replaced, deadline)
         elif status >= 400:
             raise ControlPlaneError(f"creating CRD {name} failed with {status}: {payload[:500]!r}")
 
@@ -362,7 +372,7 @@ class ControlPlane:
                 for condition in status.get("conditions") or []
             )
 
-        self._wait_for(f"CRD {name} to be Established", established, time.monotonic() + timeout)
+        self._wait_for(f"CRD {name} to be Established", established, deadline)
 
     def service_account_kubeconfig(
         self, namespace: str, name: str, *, expiration_seconds: int = 3600
@@ -594,7 +604,8 @@ class ControlPlane:
 
         If ``starting`` exits because a port is taken, raise :class:`_PortInUseError`.
         """
-        while True:
+
+        def holds() -> bool:
             if (
                 starting is not None
                 and starting.popen.poll() is not None
@@ -602,15 +613,16 @@ class ControlPlane:
             ):
                 raise _PortInUseError(starting.name)
             self.check_running()
-            if condition():
-                return
-            if time.monotonic() > deadline:
-                logs = "\n".join(
-                    f"--- last lines of {process.log_path}:\n{process.log_tail()}"
-                    for process in self._processes
-                )
-                raise ControlPlaneError(f"timed out waiting for {what}\n{logs}")
-            time.sleep(POLL_INTERVAL_SECONDS)
+            return condition()
+
+        try:
+            wait_for(what, holds, max(deadline - time.monotonic(), 0.0), POLL_INTERVAL_SECONDS)
+        except TimeoutError:
+            logs = "\n".join(
+                f"--- last lines of {process.log_path}:\n{process.log_tail()}"
+                for process in self._processes
+            )
+            raise ControlPlaneError(f"timed out waiting for {what}\n{logs}") from None
 
     def _admin_tls(self) -> ssl.SSLContext:
         if self._tls is None:

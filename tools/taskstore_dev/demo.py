@@ -1,4 +1,4 @@
-"""``python -m taskstore_operator.demo``: the whole product on a local control plane.
+"""``python -m taskstore_dev.demo``: the whole product on a local control plane.
 
 Builds (or reuses) the control-plane binaries, starts etcd, kube-apiserver and
 kube-controller-manager, installs the TaskStore CRD, runs the operator, applies the
@@ -21,15 +21,15 @@ from typing import Any, Final
 
 import yaml
 
+from taskstore_dev.envtest import BinariesError, ControlPlane, ControlPlaneError
+from taskstore_dev.envtest.binaries import find_binaries
+from taskstore_dev.envtest.controlplane import READY_STATEFULSET_STATUS
+from taskstore_dev.envtest.operator_process import OperatorProcess, running_operator
+from taskstore_dev.envtest.waiting import wait_for
+from taskstore_dev.paths import DEPLOY_CRD_PATH, REPO_ROOT, SAMPLES_DIR
 from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION
-from taskstore_operator.envtest import BinariesError, ControlPlane, ControlPlaneError
-from taskstore_operator.envtest.binaries import REPO_ROOT, find_binaries
-from taskstore_operator.envtest.processes import running_operator
-from taskstore_operator.envtest.waiting import wait_for
 
 NAMESPACE: Final = "agents"
-CRD_FILE: Final = REPO_ROOT / "deploy" / "crds" / "taskstores.tealagents.io.yaml"
-SAMPLES: Final = REPO_ROOT / "deploy" / "samples"
 SAMPLE_AGENT: Final = "planner"
 MANAGED_STORE: Final = "redis-tasks"
 STEPS: Final = 6
@@ -66,8 +66,8 @@ def mark_statefulset_ready(plane: ControlPlane, name: str) -> None:
         lambda: kubectl_json(plane, "get", "statefulset", name, "-n", NAMESPACE) is not None,
         STEP_TIMEOUT,
     )
-    status = {"replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "updatedReplicas": 1}
-    patch = ["--subresource=status", "--type=merge", "-p", json.dumps({"status": status})]
+    status = {"status": READY_STATEFULSET_STATUS}
+    patch = ["--subresource=status", "--type=merge", "-p", json.dumps(status)]
     result = plane.kubectl("patch", "statefulset", name, "-n", NAMESPACE, *patch)
     checked(result, f"marking statefulset/{name} ready")
 
@@ -120,8 +120,8 @@ def run(once: bool) -> None:
     ):
         print(f"      ready in {time.monotonic() - started:.1f} s; KUBECONFIG={plane.kubeconfig}")
 
-        step(3, f"installing the TaskStore CRD ({CRD_FILE.relative_to(REPO_ROOT)})")
-        plane.install_crd(yaml.safe_load(CRD_FILE.read_text()))
+        step(3, f"installing the TaskStore CRD ({DEPLOY_CRD_PATH.relative_to(REPO_ROOT)})")
+        plane.install_crd(yaml.safe_load(DEPLOY_CRD_PATH.read_text()))
 
         log_path = Path(scratch) / "operator.log"
         step(4, f"starting the operator: python -m taskstore_operator (log: {log_path})")
@@ -133,11 +133,11 @@ def run(once: bool) -> None:
                 raise DemoError(f"{error}\nthe end of the operator's log:\n{tail}") from None
 
 
-def show_the_samples(plane: ControlPlane, operator: "subprocess.Popen[bytes]", once: bool) -> None:
+def show_the_samples(plane: ControlPlane, operator: OperatorProcess, once: bool) -> None:
     """Apply the samples, wait for them, print them; then wait for Ctrl-C unless ``once``."""
-    step(5, f"applying {SAMPLES.relative_to(REPO_ROOT)}/ in namespace {NAMESPACE}")
+    step(5, f"applying {SAMPLES_DIR.relative_to(REPO_ROOT)}/ in namespace {NAMESPACE}")
     checked(plane.kubectl("create", "namespace", NAMESPACE), "creating the namespace")
-    checked(plane.kubectl("apply", "-n", NAMESPACE, "-f", str(SAMPLES)), "kubectl apply")
+    checked(plane.kubectl("apply", "-n", NAMESPACE, "-f", str(SAMPLES_DIR)), "kubectl apply")
     print("      no kubelet runs here, so no pod starts: the demo reports the managed")
     print("      Redis StatefulSet ready itself, as the tests do", flush=True)
     mark_statefulset_ready(plane, f"{MANAGED_STORE}-redis")
@@ -145,8 +145,8 @@ def show_the_samples(plane: ControlPlane, operator: "subprocess.Popen[bytes]", o
     step(6, "waiting until every TaskStore is Ready")
 
     def converged() -> bool:
-        if operator.poll() is not None:
-            raise DemoError(f"the operator exited with code {operator.returncode}")
+        if (code := operator.poll()) is not None:
+            raise DemoError(f"the operator exited with code {code}")
         return all_ready(plane)
 
     wait_for("every TaskStore to be Ready", converged, STEP_TIMEOUT)
@@ -181,7 +181,7 @@ def wait_for_interrupt() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m taskstore_operator.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m taskstore_dev.demo", description=__doc__)
     parser.add_argument("--once", action="store_true", help="print the result and exit")
     args = parser.parse_args(argv)
     try:

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-TESTBINS_DIR = REPO_ROOT / "scripts" / "testbins"
+from taskstore_dev.paths import TESTBINS_DIR
+
 HELM_MODULE_DIR = TESTBINS_DIR / "helm"
 
 KUBERNETES_MODULE = "k8s.io/kubernetes"

@@ -1,0 +1,55 @@
+"""Deleting a TaskStore: the agents are stripped, the owned objects garbage-collected, and
+the managed Redis' volume claims deleted or kept as its deletionPolicy says."""
+
+import pytest
+
+from support.cluster import TIMEOUT, Kube
+from support.samples import managed_with_storage, redis_volume_claim
+from taskstore_dev.envtest.pytest_plugin import wait_until
+from taskstore_operator.api.contract import TASKSTORE_LABEL
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("policy", ["Delete", "Retain"])
+def test_deleting_the_store(k8s: Kube, namespace: str, policy: str) -> None:
+    spec = managed_with_storage(policy)
+    k8s.create_deployment(namespace, "planner")
+    k8s.create_store(namespace, "tasks", spec)
+    wait_until(
+        "the StatefulSet",
+        lambda: k8s.exists(k8s.apps.read_namespaced_stateful_set, "tasks-redis", namespace),
+        timeout=TIMEOUT,
+    )
+    k8s.set_redis_ready(namespace, "tasks")
+    wait_until("env", lambda: "TA_REDIS_HOST" in k8s.env(namespace, "planner"), timeout=TIMEOUT)
+    # What the StatefulSet controller would create from the volume claim template.
+    claim = redis_volume_claim("tasks")
+    k8s.create(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", claim)
+
+    k8s.delete_store(namespace, "tasks")
+
+    wait_until("the TaskStore gone", lambda: k8s.store(namespace, "tasks") is None, timeout=TIMEOUT)
+    assert k8s.env(namespace, "planner") == {}
+    assert TASKSTORE_LABEL not in k8s.template_meta(namespace, "planner")["labels"]
+    owned = (
+        (k8s.apps.read_namespaced_stateful_set, "tasks-redis"),
+        (k8s.core.read_namespaced_secret, "tasks-redis-auth"),
+        (k8s.core.read_namespaced_config_map, "tasks-redis-config"),
+        (k8s.core.read_namespaced_service, "tasks-redis"),
+    )
+
+    def collected() -> bool:
+        return not any(k8s.exists(read, name, namespace) for read, name in owned)
+
+    # The garbage collector learns of a new CRD at its next discovery sync (every 30 s).
+    wait_until("the owned objects garbage-collected", collected, timeout=90)
+    claim_now = k8s.plain(
+        k8s.core.read_namespaced_persistent_volume_claim("data-tasks-redis-0", namespace)
+    )
+    # No pvc-protection controller runs locally: a deleted claim stays Terminating, and its
+    # finalizer must go by hand, or the namespace could never be deleted.
+    assert bool(claim_now["metadata"].get("deletionTimestamp")) == (policy == "Delete")
+    k8s.core.patch_namespaced_persistent_volume_claim(
+        "data-tasks-redis-0", namespace, {"metadata": {"finalizers": None}}
+    )
