@@ -14,6 +14,7 @@ from teal_taskstore import (
     PersistenceUpdateError,
     TaskPersistenceManager,
 )
+from teal_taskstore.persistence.redis_connections import LoopConnections
 
 pytestmark = pytest.mark.parametrize("backend", ["fakeredis", "redis"], indirect=True)
 
@@ -170,18 +171,18 @@ async def test_a_write_retried_after_a_lost_reply_succeeds_once(
     task = make_task()
     if operation != "create":
         await manager.create(task)
-    real_execute = redis.asyncio.Redis.execute_command
+    real_execute = LoopConnections.execute
     replies_lost = 0
 
-    async def execute_losing_first_reply(client: redis.asyncio.Redis, *args: object) -> object:
+    async def execute_losing_first_reply(connections: LoopConnections, *args: object) -> object:
         nonlocal replies_lost
-        result = await real_execute(client, *args)  # type: ignore[no-untyped-call]
+        result = await real_execute(connections, *args)
         if replies_lost == 0 and args[0] == "EVALSHA":
             replies_lost += 1
             raise redis.exceptions.ConnectionError("connection reset after the write")
         return result
 
-    monkeypatch.setattr(redis.asyncio.Redis, "execute_command", execute_losing_first_reply)
+    monkeypatch.setattr(LoopConnections, "execute", execute_losing_first_reply)
     if operation == "create":
         await manager.create(task)
     elif operation == "update":

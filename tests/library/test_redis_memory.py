@@ -1,5 +1,7 @@
 """A real redis-server short of memory: eviction policies and maxmemory refusals."""
 
+import contextlib
+
 import redis.asyncio
 
 from support.library_backends import make_item, make_task, redis_env
@@ -18,18 +20,19 @@ async def test_under_eviction_load_by_request_id_never_returns_a_task_lacking_th
             RedisTaskPersistenceManager(redis_env(server, TA_REDIS_RETRIES="0")) as manager,
         ):
             baseline = int((await admin.info("memory"))["used_memory"])
-            await admin.config_set("maxmemory", baseline + 400_000)
+            await admin.config_set("maxmemory", baseline + 2_000_000)
             wrong = looked_up = 0
             for round_ in range(ROUNDS):
                 for n in range(TASKS):
-                    # Each round, the same task ids with new request ids, and big enough
-                    # content that Redis keeps evicting keys at random.
+                    # Each round, the same task ids with new request ids, and as many new
+                    # tasks again, big enough that Redis keeps evicting keys at random.
+                    filler = make_task(f"filler-{round_}-{n}", (f"filler-{round_}-{n}",))
+                    filler.items[0].item.content = "x" * 4000
+                    await manager.create(filler)
                     task = make_task(f"task-{n}", (f"r{round_}-{n}",))
                     task.items[0].item.content = "x" * 4000
-                    try:
+                    with contextlib.suppress(PersistenceError):  # it survived: its id exists
                         await manager.create(task)
-                    except PersistenceError:
-                        continue  # the task survived eviction: its id exists
                 for earlier in range(round_):
                     for n in range(TASKS):
                         request_id = f"r{earlier}-{n}"

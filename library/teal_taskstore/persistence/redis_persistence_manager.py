@@ -74,9 +74,9 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         self._keys = KeyLayout(settings.key_prefix)
         self._calls = ScriptCalls(self._keys, settings.ttl_seconds, settings.retry_window_seconds)
         self._connections = ConnectionsPerLoop(
-            (lambda: client) if client is not None else settings.client,
             settings.max_connections,
-            owned=client is None,
+            connect=None if client is not None else settings.connection,
+            client=client,
         )
         self._deadlines = OperationDeadlines(settings.command_timeout)
 
@@ -110,7 +110,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
     async def load(self, task_id: str) -> AgentTask | None:
         subject = f"load task {task_id!r}"
         key = self._keys.task(task_id)
-        stored = await self._attempt(subject, PersistenceLoadError, lambda c: c.get(key))
+        stored = await self._attempt(subject, PersistenceLoadError, lambda c: c.execute("GET", key))
         return None if stored is None else self._parse(subject, stored)
 
     async def update(self, task: AgentTask) -> None:
@@ -161,7 +161,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
     async def health_check(self) -> bool:
         """``True`` when Redis answers ``PING`` within the command timeout."""
         try:
-            return bool(await self._bounded(lambda c: c.ping()))
+            return bool(await self._bounded(lambda c: c.execute("PING")))
         except (redis_errors.RedisError, TimeoutError) as exc:
             logger.warning("Redis health check failed: %s", exc or type(exc).__name__)
             return False
@@ -208,13 +208,13 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             raise error(f"{subject}: an id is not valid text (UTF-8): {exc}") from exc
         return await self._attempt(subject, error, call.run, call.script)
 
-    async def _bounded(self, call: Callable[[Redis], Awaitable[T]]) -> T:
+    async def _bounded(self, call: Callable[[LoopConnections], Awaitable[T]]) -> T:
         """Run ``call`` on a free connection slot of this loop, within the command timeout."""
         connections: LoopConnections = self._connections.current()
         task = self._deadlines.enter()
         try:
             async with connections.slots:
-                return await call(connections.client)
+                return await call(connections)
         except redis_errors.RedisError as exc:
             hide_secret(exc, self._settings.password)
             raise
@@ -229,7 +229,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         self,
         subject: str,
         error: type[PersistenceError],
-        call: Callable[[Redis], Awaitable[T]],
+        call: Callable[[LoopConnections], Awaitable[T]],
         script: LuaScript | None = None,
     ) -> T:
         """Run ``call``, retrying connection errors and timeouts with exponential backoff.

@@ -24,7 +24,7 @@ from functools import cached_property
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
+from teal_taskstore.persistence.redis_connections import LoopConnections
 
 KEY_LAYOUT_VERSION = "v1"
 
@@ -44,9 +44,9 @@ class LuaScript:
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324
 
-    async def load_into(self, client: Redis) -> object:
-        """Load the script into the server ``client`` talks to."""
-        return await client.script_load(self.source)
+    async def load_into(self, connections: LoopConnections) -> object:
+        """Load the script into the server."""
+        return await connections.execute("SCRIPT", "LOAD", self.source)
 
     @classmethod
     def load(cls, name: str, *, with_write_helpers: bool = False) -> "LuaScript":
@@ -108,12 +108,9 @@ class ScriptCall:
     script: LuaScript
     command: tuple[str | int, ...]
 
-    def run(self, client: Redis) -> Awaitable[Any]:
+    def run(self, connections: LoopConnections) -> Awaitable[Any]:
         """Send the command; the awaitable gives the script's reply."""
-        # execute_command straight: redis-py's script helpers add layers that cost
-        # measurable client time per call.
-        reply: Awaitable[Any] = client.execute_command(*self.command)  # type: ignore[no-untyped-call]
-        return reply
+        return connections.execute(*self.command)
 
 
 class ScriptCalls:

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import Connection, SSLConnection
 
 from teal_taskstore.config import AppConfig, parse_bool, parse_int, parse_seconds
@@ -84,15 +83,11 @@ class RedisSettings:
         """
         return math.ceil((self.retries + 1) * (1.25 * self.command_timeout + 1.0)) + 5
 
-    def client(self) -> Redis:
-        """A new client on a new connection pool (one per event loop)."""
-        return Redis(connection_pool=self.connection_pool())
+    def connection(self) -> Connection:
+        """A new, not yet connected, connection to the configured server.
 
-    def connection_pool(self) -> ConnectionPool:
-        """The manager's connection pool, at most ``max_connections`` connections.
-
-        Retries inside redis-py are off: the manager retries whole operations itself,
-        and only those that are safe to repeat.
+        No retries inside redis-py (the default of a bare connection): the manager retries
+        whole operations itself, and only those that are safe to repeat.
         """
         options: dict[str, Any] = {
             "host": self.host,
@@ -114,13 +109,12 @@ class RedisSettings:
             # echoes back in its error. Nothing here needs RESP3.
             "protocol": 2,
         }
-        if self.ssl:
-            options["ssl_ca_certs"] = self.ssl_ca_certs
-            # Explicit: redis-py before 6 leaves hostname verification off by default.
-            options["ssl_cert_reqs"] = "required"
-            options["ssl_check_hostname"] = True
-        return ConnectionPool(
-            connection_class=SSLConnection if self.ssl else Connection,
-            max_connections=self.max_connections,
+        if not self.ssl:
+            return Connection(**options)
+        return SSLConnection(
             **options,
+            ssl_ca_certs=self.ssl_ca_certs,
+            # Explicit: redis-py before 6 leaves hostname verification off by default.
+            ssl_cert_reqs="required",
+            ssl_check_hostname=True,
         )
