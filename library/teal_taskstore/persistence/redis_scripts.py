@@ -27,6 +27,8 @@ from typing import Any
 from teal_taskstore.persistence.redis_connections import LoopConnections
 
 KEY_LAYOUT_VERSION = "v1"
+# Where a write's packed context sits in its EVALSHA command (after the one key).
+CONTEXT_ARGUMENT = 4
 
 
 def _lua_source(name: str) -> str:
@@ -101,15 +103,32 @@ class KeyLayout:
         return self._name("receipt")
 
 
-@dataclass(frozen=True)
 class ScriptCall:
-    """One script run: the script (to load it on ``NOSCRIPT``) and its ``EVALSHA`` command."""
+    """One script run: the script (to load it on ``NOSCRIPT``) and its ``EVALSHA`` command.
 
-    script: LuaScript
-    command: tuple[str | int, ...]
+    A write's context ends with its retry flag: every run after the first sends '1', so the
+    script looks for the receipt of an earlier attempt only when there may be one.
+    """
+
+    __slots__ = ("command", "retrying", "script")
+
+    def __init__(self, script: LuaScript, command: tuple[str | int, ...], *, write: bool) -> None:
+        self.script = script
+        self.command = command
+        self.retrying = not write  # a read has no flag to change
 
     def run(self, connections: LoopConnections) -> Awaitable[Any]:
         """Send the command; the awaitable gives the script's reply."""
+        if not self.retrying:
+            self.retrying = True
+            first_attempt = self.command
+            context = str(first_attempt[CONTEXT_ARGUMENT])
+            self.command = (
+                *first_attempt[:CONTEXT_ARGUMENT],
+                context[:-1] + "1",
+                *first_attempt[CONTEXT_ARGUMENT + 1 :],
+            )
+            return connections.execute(*first_attempt)
         return connections.execute(*self.command)
 
 
@@ -134,8 +153,9 @@ class ScriptCalls:
             ]
         )
 
-    def _context(self, task_id: str, token: str, *more: str) -> str:
-        return self._context_head + pack_strings([task_id, token, *more])
+    def _context(self, task_id: str, token: str, seen: str = "") -> str:
+        # The retry flag last, one character: ScriptCall turns it to '1' for a retry.
+        return self._context_head + pack_strings([task_id, token, seen, "0"])
 
     def create(
         self, task_id: str, task_json: str, request_ids: Iterable[str], token: str
@@ -153,6 +173,7 @@ class ScriptCalls:
                 pack_strings(request_ids),
                 task_json,
             ),
+            write=True,
         )
 
     def update(
@@ -177,12 +198,15 @@ class ScriptCalls:
                 pack_strings(request_ids),
                 task_json,
             ),
+            write=True,
         )
 
     def delete(self, task_id: str, token: str) -> ScriptCall:
         script = DELETE_SCRIPT
         context = self._context(task_id, token)
-        return ScriptCall(script, ("EVALSHA", script.sha, 1, self._keys.task(task_id), context))
+        return ScriptCall(
+            script, ("EVALSHA", script.sha, 1, self._keys.task(task_id), context), write=True
+        )
 
     def load_by_request_id(self, request_id: str) -> ScriptCall:
         keys, script = self._keys, LOAD_BY_REQUEST_SCRIPT
@@ -192,4 +216,5 @@ class ScriptCalls:
                 *("EVALSHA", script.sha, 1, keys.request(request_id)),
                 *(keys.task_prefix, keys.task_requests_prefix, request_id),
             ),
+            write=False,
         )

@@ -9,9 +9,11 @@
 -- id exists.
 
 local c = context()
-local receipt = redis.call('GET', c.receipt_key)
-if receipt then return tonumber(receipt) end
+local earlier = earlier_result(c)
+if earlier then return earlier end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-write_task(c, KEYS[1], 1, ARGV[3], unpack_strings(ARGV[2]))
+-- A set left at this id (a task evicted without it) is added to, not replaced: its extra
+-- ids name no task that holds them, and readers check the task's items.
+write_task(c, KEYS[1], 1, ARGV[3], unpack_strings(ARGV[2]), false)
 keep_receipt(c, 1)
 return 1

@@ -7,11 +7,14 @@
 -- task is absent.
 
 local c = context()
-local receipt = redis.call('GET', c.receipt_key)
-if receipt then return tonumber(receipt) end
+local earlier = earlier_result(c)
+if earlier then return earlier end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local stale = stale_entries(c, {})
-redis.call('DEL', KEYS[1], c.requests_key)
-for _, entry in ipairs(stale) do redis.call('DEL', entry) end
+local _, entries = dropped_ids(c, {})
+local doomed = {KEYS[1], c.requests_key}
+for _, entry in ipairs(entries) do doomed[#doomed + 1] = entry end
+for first = 1, #doomed, 1000 do  -- unpack() is bounded by Lua's stack
+  redis.call('DEL', unpack(doomed, first, math.min(first + 999, #doomed)))
+end
 keep_receipt(c, 1)
 return 1
