@@ -18,6 +18,7 @@ demo-library: setup
 
 test: setup control-plane lint typecheck check-generated
 	$(PY) -m pytest
+	$(PY) scripts/test-pythons
 
 # Every generated file from its one source: the CRD copies (the models), the chart's RBAC
 # rules and the docs' RBAC table (the table of kinds), the plain manifests (the chart).
@@ -30,7 +31,8 @@ check-generated: setup control-plane
 
 setup: system-deps $(STAMP)
 
-# redis-server for the real-Redis tests, openssl for the control plane's certificates.
+# redis-server (and redis-sentinel, redis-cli for the HA tier) for the real-Redis tests,
+# openssl for the control plane's certificates.
 system-deps:
 	@scripts/install-system-deps
 
@@ -56,4 +58,4 @@ bench: setup
 	$(PY) scripts/bench_library.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venvs .pytest_cache .mypy_cache .ruff_cache

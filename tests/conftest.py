@@ -1,3 +1,3 @@
-"""Shared pytest configuration: the local control plane fixtures come from the envtest plugin."""
+"""Shared pytest configuration: the control plane (envtest plugin) and HA-tier fixtures."""
 
-pytest_plugins = ["taskstore_dev.envtest.pytest_plugin"]
+pytest_plugins = ["taskstore_dev.envtest.pytest_plugin", "support.ha_fixtures"]

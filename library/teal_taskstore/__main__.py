@@ -1,10 +1,16 @@
-"""``python -m teal_taskstore demo``: the documented usage flow against the configured backend."""
+"""``python -m teal_taskstore``: ``demo`` (the documented usage flow) and ``copy-library DEST``.
+
+``demo`` runs the usage flow against the backend the ``TA_*`` variables select;
+``copy-library DEST`` copies the library and the Teal Agents entry file into DEST (the
+operator's init container runs it).
+"""
 
 import argparse
 import asyncio
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from teal_taskstore import (
     AgentTask,
@@ -16,6 +22,7 @@ from teal_taskstore import (
     PersistenceError,
     PersistenceFactory,
 )
+from teal_taskstore.framework.copy_library import copy_library
 
 
 def _item(task_id: str, request_id: str, role: str, text: str) -> AgentTaskItem:
@@ -79,11 +86,32 @@ async def demo(say: Callable[[str], None] = print) -> None:
         say(f"delete: {task_id} removed; load now returns {await manager.load(task_id)}")
 
 
+def copy_library_command(destination: Path) -> int:
+    """Copy the library and the entry file into ``destination``; say what was written."""
+    try:
+        copied = copy_library(destination)
+    except OSError as exc:
+        print(f"copy-library failed: {destination}: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"copied {copied.files} files ({copied.size / 1024:.0f} KiB) to {copied.package}; "
+        f"entry file {copied.entry_file}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m teal_taskstore")
-    parser.add_argument("command", choices=["demo"], help="run the documented usage flow")
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="run the documented usage flow")
+    copy = commands.add_parser(
+        "copy-library", help="copy the library and the Teal Agents entry file into DEST"
+    )
+    copy.add_argument("destination", metavar="DEST", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "copy-library":
+        return copy_library_command(args.destination)
     try:
         asyncio.run(demo())
     except (ConfigurationError, ImportError, TypeError, ValueError, PersistenceError) as exc:

@@ -4,6 +4,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import redis
+
 
 async def eventually(
     condition: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.05
@@ -14,3 +16,15 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within} s: {condition}")
         await asyncio.sleep(interval)
+
+
+def answered(condition: Callable[[], bool]) -> Callable[[], bool]:
+    """``condition`` for ``wait_for``, where a Redis error (a node down or busy) means not yet."""
+
+    def check() -> bool:
+        try:
+            return condition()
+        except redis.RedisError:
+            return False
+
+    return check

@@ -1,7 +1,12 @@
-"""A real ``redis-server`` (Debian's package) on a free loopback port, stopped by its pid."""
+"""A real ``redis-server`` (Debian's package) on a free loopback port, stopped by its pid.
+
+``RedisServer`` is also the base of the HA tier's processes (``redis_sentinel``, ``redis_cluster``):
+they differ only in the command line and the log line that says they are ready.
+"""
 
 import contextlib
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -10,17 +15,23 @@ from pathlib import Path
 from taskstore_dev.envtest.processes import free_port, stop_process
 from taskstore_dev.envtest.waiting import wait_for
 
-__all__ = ["RedisServer", "free_port", "redis_server_binary", "running_redis_server"]
+__all__ = ["RedisServer", "free_port", "redis_binary", "running_redis_server"]
 
 REDIS_SERVER = "redis-server"
+# The Debian package that ships each binary the tests run.
+DEBIAN_PACKAGES = {
+    "redis-server": "redis-server",
+    "redis-sentinel": "redis-sentinel",
+    "redis-cli": "redis-tools",
+}
 
 
-def redis_server_binary() -> str:
-    """Path of ``redis-server``; under CI a missing binary is an error, never a skip."""
-    path = shutil.which(REDIS_SERVER)
+def redis_binary(name: str = REDIS_SERVER) -> str:
+    """Path of a Redis binary; a missing one is an error (never a skip) naming its package."""
+    path = shutil.which(name)
     if path is None:
         raise FileNotFoundError(
-            "redis-server not found: install Debian's redis-server package "
+            f"{name} not found: install Debian's {DEBIAN_PACKAGES[name]} package "
             "(`make test` does it via scripts/install-system-deps)"
         )
     return path
@@ -46,7 +57,7 @@ class RedisServer:
         """Start the server and wait until it answers ``PING``."""
         log_file = self.directory / "redis.log"
         log_file.unlink(missing_ok=True)
-        args = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(self.port)]
+        args = [*self._program(), "--bind", "127.0.0.1", "--port", str(self.port)]
         args += ["--dir", str(self.directory), "--save", "", "--appendonly", "no"]
         args += ["--logfile", str(log_file)]
         process = subprocess.Popen([*args, *self.extra_args], stdout=subprocess.DEVNULL)
@@ -66,8 +77,29 @@ class RedisServer:
     def stop(self) -> None:
         """Stop the server by its pid (SIGTERM, then SIGKILL)."""
         if self._process is not None:
+            self.resume()  # a stopped process would never act on SIGTERM
             stop_process(self._process)
             self._process = None
+
+    def kill(self) -> None:
+        """``kill -9``: the process dies without a word to its clients or peers."""
+        if self._process is not None:
+            stop_process(self._process, sig=signal.SIGKILL)
+            self._process = None
+
+    def pause(self) -> None:
+        """``SIGSTOP``: a hung server, its sockets open, answering nothing."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """``SIGCONT`` after ``pause``."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def restart(self) -> None:
         """Stop and start again on the same port (data is not kept unless configured)."""
@@ -89,17 +121,29 @@ class RedisServer:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    def _program(self) -> list[str]:
+        """The binary and any leading arguments (a sentinel's config file)."""
+        return [redis_binary(REDIS_SERVER)]
+
+    _ready_line = b"Ready to accept connections"
+
     def _is_ready(self) -> bool:
         log = self.directory / "redis.log"
-        return log.exists() and b"Ready to accept connections" in log.read_bytes()
+        return log.exists() and self._ready_line in log.read_bytes()
 
     def _tls_args(self, names: str) -> list[str]:
         """Make a CA and a server certificate for ``names`` with openssl; serve TLS only."""
         d = str(self.directory)
         new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-        (self.directory / "san.ext").write_text(f"subjectAltName={names}\n")
+        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA needs its key usage and
+        # a server certificate its authority key identifier, as real CAs issue them.
+        (self.directory / "san.ext").write_text(
+            f"subjectAltName={names}\nauthorityKeyIdentifier=keyid,issuer\n"
+        )
         for command in (
             ["req", "-x509", *new_key, "-days", "2", "-subj", "/CN=test-ca",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
              "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt"],
             ["req", "-new", *new_key, "-subj", "/CN=127.0.0.1",
              "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr"],

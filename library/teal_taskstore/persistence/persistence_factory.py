@@ -10,16 +10,28 @@ from types import ModuleType
 
 from teal_taskstore.config import TA_PERSISTENCE_CLASS, TA_PERSISTENCE_MODULE, AppConfig
 from teal_taskstore.errors import ConfigurationError
+from teal_taskstore.framework import ENTRY_FILE_NAME, IN_MEMORY_CLASS, REDIS_CLASS
 from teal_taskstore.persistence.in_memory_persistence_manager import InMemoryPersistenceManager
+from teal_taskstore.persistence.redis_persistence_manager import RedisTaskPersistenceManager
 from teal_taskstore.persistence.task_persistence_manager import TaskPersistenceManager
+
+# What the Teal Agents framework's factory sees when neither variable is set: its in-memory store.
+FRAMEWORK_DEFAULT_PAIR = ("persistence/in_memory_persistence_manager.py", IN_MEMORY_CLASS)
+# The classes the injected entry file offers, as our native classes of the same names.
+_ENTRY_CLASSES: dict[str, type[TaskPersistenceManager]] = {
+    IN_MEMORY_CLASS: InMemoryPersistenceManager,
+    REDIS_CLASS: RedisTaskPersistenceManager,
+}
 
 
 class PersistenceFactory:
     """Chooses and builds the task persistence backend from the configuration.
 
-    Neither variable set: the in-memory backend. Both set: the class ``TA_PERSISTENCE_CLASS``
-    from ``TA_PERSISTENCE_MODULE``, a file path (``/app/custom/my_store.py``) or a dotted
-    module path. The manager is built once per factory and then shared.
+    Neither variable set, or the framework's default pair: the in-memory backend. Both set:
+    the class ``TA_PERSISTENCE_CLASS`` from ``TA_PERSISTENCE_MODULE``, a file path
+    (``/app/custom/my_store.py``) or a dotted module path. The entry file the operator injects
+    for the framework (``teal_taskstore_entry.py``) names our own class of the same name. The
+    manager is built once per factory and then shared.
     """
 
     def __init__(self, app_config: AppConfig | None = None) -> None:
@@ -35,7 +47,8 @@ class PersistenceFactory:
     def _build(self) -> TaskPersistenceManager:
         module_name = self._app_config.get(TA_PERSISTENCE_MODULE)
         class_name = self._app_config.get(TA_PERSISTENCE_CLASS)
-        if module_name is None and class_name is None:
+        chosen = (module_name, class_name)
+        if chosen == (None, None) or chosen == FRAMEWORK_DEFAULT_PAIR:
             return InMemoryPersistenceManager(app_config=self._app_config)
         if module_name is None or class_name is None:
             given, missing = (
@@ -55,6 +68,8 @@ class PersistenceFactory:
 
 def load_manager_class(module_name: str, class_name: str) -> type[TaskPersistenceManager]:
     """Import ``class_name`` from a module path or file; clear errors name what is wrong."""
+    if _is_file_path(module_name) and Path(module_name).name == ENTRY_FILE_NAME:
+        return _entry_class(module_name, class_name)
     module = _load_module(module_name)
     manager_class = getattr(module, class_name, None)
     if manager_class is None:
@@ -64,17 +79,38 @@ def load_manager_class(module_name: str, class_name: str) -> type[TaskPersistenc
     if not (inspect.isclass(manager_class) and issubclass(manager_class, TaskPersistenceManager)):
         raise TypeError(
             f"{TA_PERSISTENCE_CLASS}={class_name!r} in {module_name!r} is not a subclass of "
-            "teal_taskstore.TaskPersistenceManager"
+            "teal_taskstore.TaskPersistenceManager (a class written for the Teal Agents "
+            "framework's base class is loaded by the framework's own factory, not this one)"
+        )
+    return manager_class
+
+
+def _is_file_path(module_name: str) -> bool:
+    return module_name.endswith(".py") or "/" in module_name
+
+
+def _entry_class(module_name: str, class_name: str) -> type[TaskPersistenceManager]:
+    """The native class for the injected entry file, which needs neither the file nor sk_agents."""
+    manager_class = _ENTRY_CLASSES.get(class_name)
+    if manager_class is None:
+        raise ValueError(
+            f"{TA_PERSISTENCE_CLASS}={class_name!r}: the entry file {module_name!r} offers "
+            f"{' and '.join(sorted(_ENTRY_CLASSES))} only"
         )
     return manager_class
 
 
 def _load_module(module_name: str) -> ModuleType:
-    if module_name.endswith(".py") or "/" in module_name:
+    if _is_file_path(module_name):
         return _load_file(Path(module_name))
+    if not all(part.isidentifier() for part in module_name.split(".")):
+        raise ConfigurationError(
+            f"{TA_PERSISTENCE_MODULE}={module_name!r} is neither the path of a .py file "
+            "(/app/custom/my_store.py) nor a dotted module name (my_package.my_store)"
+        )
     try:
         return importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:  # KeyboardInterrupt and SystemExit propagate unchanged
         raise ImportError(
             f"{TA_PERSISTENCE_MODULE}={module_name!r}: cannot import it: {exc}", name=module_name
         ) from exc
@@ -99,6 +135,8 @@ def _load_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except BaseException as exc:
         del sys.modules[unique_name]
+        if not isinstance(exc, Exception):
+            raise  # KeyboardInterrupt, SystemExit: never disguised as an import failure
         raise ImportError(
             f"{TA_PERSISTENCE_MODULE}={str(path)!r}: loading the file failed: {exc}",
             path=str(path),
