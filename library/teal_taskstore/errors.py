@@ -32,3 +32,24 @@ class PersistenceDeleteError(PersistenceError):
 
 class ConfigurationError(ValueError):
     """A setting is missing or invalid; the message names the variable and what was expected."""
+
+
+def hide_secret(error: BaseException, secret: str | None) -> None:
+    """Replace ``secret`` in the arguments of ``error`` and of every exception chained to it.
+
+    A server may echo a command's arguments in its error (``unknown command 'HELLO', with args
+    beginning with: ... <password>``); this runs before such an error is shown or chained.
+    """
+    if not secret:
+        return
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.args = tuple(
+            arg.replace(secret, "***") if isinstance(arg, str) else arg for arg in current.args
+        )
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]

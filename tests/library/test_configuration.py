@@ -1,5 +1,7 @@
 """Settings and backend selection: every bad setting names its variable, and nothing leaks."""
 
+from pathlib import Path
+
 import pytest
 
 from teal_taskstore import (
@@ -19,9 +21,12 @@ PASSWORD = "hunter2-do-not-show"
         ("TA_REDIS_PORT", "abc", "an integer 1..65535"),
         ("TA_REDIS_PORT", "0", "an integer 1..65535"),
         ("TA_REDIS_PORT", "70000", "an integer 1..65535"),
-        ("TA_REDIS_DB", "-1", "an integer >= 0"),
-        ("TA_REDIS_TTL", "-5", "an integer >= 0"),
-        ("TA_REDIS_TTL", "1h", "an integer >= 0"),
+        ("TA_REDIS_DB", "-1", "an integer 0..2147483647"),
+        ("TA_REDIS_DB", "2147483648", "an integer 0..2147483647"),
+        ("TA_REDIS_TTL", "-5", "an integer 0..2147483647"),
+        ("TA_REDIS_TTL", "1h", "an integer 0..2147483647"),
+        ("TA_REDIS_TTL", "99999999999999999", "an integer 0..2147483647"),
+        ("TA_REDIS_SSL_CA_CERTS", "/no/such/ca.pem", "an existing file"),
         ("TA_REDIS_SSL", "maybe", "true/false/1/0/yes/no"),
         ("TA_REDIS_SSL", "on", "true/false/1/0/yes/no"),
         ("TA_REDIS_CONNECT_TIMEOUT", "0", "seconds > 0"),
@@ -61,7 +66,9 @@ def test_ssl_flag_is_parsed_as_written(value: str, expected: bool) -> None:
     assert RedisSettings.from_config(AppConfig({"TA_REDIS_SSL": value})).ssl is expected
 
 
-def test_defaults_and_every_variable_are_read() -> None:
+def test_defaults_and_every_variable_are_read(tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("a CA bundle")
     assert RedisSettings.from_config(AppConfig({})) == RedisSettings()
     settings = RedisSettings.from_config(
         AppConfig(
@@ -71,7 +78,7 @@ def test_defaults_and_every_variable_are_read() -> None:
                 "TA_REDIS_DB": "2",
                 "TA_REDIS_TTL": "0",
                 "TA_REDIS_SSL": "yes",
-                "TA_REDIS_SSL_CA_CERTS": "/ca.pem",
+                "TA_REDIS_SSL_CA_CERTS": str(ca_file),
                 "TA_REDIS_USERNAME": "agent",
                 "TA_REDIS_PWD": PASSWORD,
                 "TA_REDIS_KEY_PREFIX": "team:",
@@ -88,7 +95,7 @@ def test_defaults_and_every_variable_are_read() -> None:
         db=2,
         ttl_seconds=0,
         ssl=True,
-        ssl_ca_certs="/ca.pem",
+        ssl_ca_certs=str(ca_file),
         username="agent",
         password=PASSWORD,
         key_prefix="team:",

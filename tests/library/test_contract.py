@@ -272,3 +272,27 @@ async def test_a_task_json_cannot_hold_fails_with_the_operation_error(
         await manager.update(unstorable)
     stored = await manager.load("task-1")
     assert stored == make_task()
+
+
+async def test_a_request_id_two_tasks_hold_finds_the_task_that_wrote_it_last(
+    manager: TaskPersistenceManager,
+) -> None:
+    """The documented rule on every backend (the framework gives each request id one task)."""
+
+    async def holder() -> str | None:
+        found = await manager.load_by_request_id("shared")
+        return None if found is None else found.task_id
+
+    await manager.create(make_task("task-2", ("shared",)))
+    await manager.create(make_task("task-1", ("shared",)))
+    assert await holder() == "task-1"
+    task_2 = await manager.load("task-2")
+    assert task_2 is not None
+    await manager.update(task_2)
+    assert await holder() == "task-2"
+    await manager.delete("task-2")  # the task it names is gone: until task-1 writes again
+    assert await holder() is None
+    task_1 = await manager.load("task-1")
+    assert task_1 is not None
+    await manager.update(task_1)
+    assert await holder() == "task-1"

@@ -23,7 +23,7 @@ async def bounded(deadlines: OperationDeadlines, seconds: float) -> str:
 async def test_an_operation_within_the_limit_completes() -> None:
     deadlines = OperationDeadlines(0.4)
     assert await bounded(deadlines, 0.01) == "done"
-    deadlines.close()
+    assert deadlines.in_flight(asyncio.get_running_loop()) == []
 
 
 async def test_a_late_operation_raises_timeout_within_one_and_a_quarter_limits() -> None:

@@ -8,11 +8,13 @@ from support.library_backends import Backend, make_item, make_task
 from support.polling import eventually
 from teal_taskstore import (
     AgentTask,
+    PersistenceCreateError,
+    PersistenceDeleteError,
     PersistenceLoadError,
     PersistenceUpdateError,
-    RedisTaskPersistenceManager,
     TaskPersistenceManager,
 )
+from teal_taskstore.persistence.redis_connections import LoopConnections
 
 pytestmark = pytest.mark.parametrize("backend", ["fakeredis", "redis"], indirect=True)
 
@@ -30,16 +32,20 @@ async def test_keys_follow_the_documented_versioned_layout(backend: Backend) -> 
     task = make_task(request_ids=("req-1",))
     await manager.create(task)
     client = raw(backend)
+    stored = await client.get("team-a:taskstore:v1:task:task-1")
+    assert isinstance(stored, str)
+    version, writer, data = stored.split(":", 2)
     assert sorted(await client.keys("*")) == [
+        f"team-a:taskstore:v1:receipt:{writer}",
         "team-a:taskstore:v1:request:req-1",
         "team-a:taskstore:v1:task-requests:task-1",
         "team-a:taskstore:v1:task:task-1",
     ]
-    stored = await client.get("team-a:taskstore:v1:task:task-1")
-    assert isinstance(stored, str)
-    version, writer, data = stored.split(":", 2)
     assert version == "1"
     assert int(writer, 16) >= 0  # hex token of the write
+    # The write's receipt: what it did, kept while the writer may retry.
+    assert await client.get(f"team-a:taskstore:v1:receipt:{writer}") == "1"
+    assert 0 < await client.ttl(f"team-a:taskstore:v1:receipt:{writer}") <= 60
     assert AgentTask.model_validate_json(data) == task
     assert await client.smembers("team-a:taskstore:v1:task-requests:task-1") == {"req-1"}
     assert await client.get("team-a:taskstore:v1:request:req-1") == "task-1"
@@ -165,19 +171,18 @@ async def test_a_write_retried_after_a_lost_reply_succeeds_once(
     task = make_task()
     if operation != "create":
         await manager.create(task)
-    assert isinstance(manager, RedisTaskPersistenceManager)
-    real_execute = manager._execute
+    real_execute = LoopConnections.execute
     replies_lost = 0
 
-    async def execute_losing_first_reply(*args: object) -> object:
+    async def execute_losing_first_reply(connections: LoopConnections, *args: object) -> object:
         nonlocal replies_lost
-        result = await real_execute(*args)
-        if replies_lost == 0:
+        result = await real_execute(connections, *args)
+        if replies_lost == 0 and args[0] == "EVALSHA":
             replies_lost += 1
             raise redis.exceptions.ConnectionError("connection reset after the write")
         return result
 
-    monkeypatch.setattr(manager, "_execute", execute_losing_first_reply)
+    monkeypatch.setattr(LoopConnections, "execute", execute_losing_first_reply)
     if operation == "create":
         await manager.create(task)
     elif operation == "update":
@@ -193,3 +198,48 @@ async def test_a_write_retried_after_a_lost_reply_succeeds_once(
     else:
         assert stored == task
         assert TaskPersistenceManager.seen_version(stored) == (1 if operation == "create" else 2)
+
+
+async def test_a_wrong_type_at_the_request_id_set_never_leaves_a_half_written_task(
+    backend: Backend,
+) -> None:
+    manager = backend.new_manager()
+    client = raw(backend)
+    await client.set(REQUESTS_KEY, "a string, not a set")
+    try:
+        await manager.create(make_task())
+    except PersistenceCreateError:
+        assert await manager.load("task-1") is None  # refused before anything was written
+        return
+    found = await manager.load_by_request_id("req-1")
+    assert found is not None and found.task_id == "task-1"
+    assert await client.smembers(REQUESTS_KEY) == {"req-1"}
+
+
+async def test_data_that_is_not_utf8_is_a_load_error_and_stays(backend: Backend) -> None:
+    manager = backend.new_manager()
+    await manager.create(make_task())
+    client = raw(backend)
+    stored = b'1:00ff:{"task_id": "\xff\xfe"}'
+    await client.set(TASK_KEY, stored)
+    with pytest.raises(PersistenceLoadError, match="'task-1'"):
+        await manager.load("task-1")
+    with pytest.raises(PersistenceLoadError, match="'req-1'"):
+        await manager.load_by_request_id("req-1")
+    kept = await client.execute_command("GET", TASK_KEY, NEVER_DECODE=True)  # type: ignore[no-untyped-call]
+    assert kept == stored
+
+
+LONE_SURROGATE = "task-\udc80"
+
+
+async def test_ids_that_are_not_valid_text_fail_with_persistence_errors(backend: Backend) -> None:
+    manager = backend.new_manager()
+    with pytest.raises(PersistenceLoadError, match="task-"):
+        await manager.load(LONE_SURROGATE)
+    with pytest.raises(PersistenceDeleteError, match="task-"):
+        await manager.delete(LONE_SURROGATE)
+    with pytest.raises(PersistenceLoadError, match="task-"):
+        await manager.load_by_request_id(LONE_SURROGATE)
+    with pytest.raises(PersistenceCreateError, match="task-"):
+        await manager.create(make_task(LONE_SURROGATE))

@@ -84,8 +84,10 @@ def fake_redis_backend() -> Backend:
         return fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
 
     def build(settings: dict[str, str]) -> TaskPersistenceManager:
+        # Bytes, as the manager's own pool returns them.
+        client = fakeredis.FakeAsyncRedis(server=server, decode_responses=False)
         return RedisTaskPersistenceManager(
-            settings=RedisSettings.from_config(AppConfig(settings)), client=raw()
+            settings=RedisSettings.from_config(AppConfig(settings)), client=client
         )
 
     return Backend("fakeredis", build, raw)

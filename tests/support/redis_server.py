@@ -40,10 +40,13 @@ def redis_binary(name: str = REDIS_SERVER) -> str:
 class RedisServer:
     """One ``redis-server`` process in a temporary directory; restartable on the same port."""
 
-    def __init__(self, *extra_args: str, tls: bool = False) -> None:
+    def __init__(
+        self, *extra_args: str, tls: bool = False, tls_names: str = "IP:127.0.0.1,DNS:localhost"
+    ) -> None:
+        """``tls_names``: the server certificate's subjectAltName (a TLS server only)."""
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="teal-redis-"))
-        self.extra_args = [*(self._tls_args() if tls else []), *extra_args]
+        self.extra_args = [*(self._tls_args(tls_names) if tls else []), *extra_args]
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -128,14 +131,14 @@ class RedisServer:
         log = self.directory / "redis.log"
         return log.exists() and self._ready_line in log.read_bytes()
 
-    def _tls_args(self) -> list[str]:
-        """Make a CA and a server certificate for 127.0.0.1 with openssl; serve TLS only."""
+    def _tls_args(self, names: str) -> list[str]:
+        """Make a CA and a server certificate for ``names`` with openssl; serve TLS only."""
         d = str(self.directory)
         new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
         # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA needs its key usage and
         # a server certificate its authority key identifier, as real CAs issue them.
         (self.directory / "san.ext").write_text(
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nauthorityKeyIdentifier=keyid,issuer\n"
+            f"subjectAltName={names}\nauthorityKeyIdentifier=keyid,issuer\n"
         )
         for command in (
             ["req", "-x509", *new_key, "-days", "2", "-subj", "/CN=test-ca",
@@ -162,9 +165,11 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def running_redis_server(*extra_args: str, tls: bool = False) -> Iterator[RedisServer]:
+def running_redis_server(
+    *extra_args: str, tls: bool = False, tls_names: str = "IP:127.0.0.1,DNS:localhost"
+) -> Iterator[RedisServer]:
     """Start a server for the duration of a ``with`` block."""
-    server = RedisServer(*extra_args, tls=tls)
+    server = RedisServer(*extra_args, tls=tls, tls_names=tls_names)
     try:
         server.start()
         yield server

@@ -50,11 +50,10 @@ class OperationDeadlines:
         cancelling = entry.cancelling if entry else 0
         return task.uncancel() <= cancelling
 
-    def close(self) -> None:
-        """Stop the timer (the operations, if any, are no longer bounded)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def in_flight(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[object]]:
+        """The operations running on ``loop`` now, other than the current task."""
+        current = asyncio.current_task()
+        return [t for t in self._entries if t.get_loop() is loop and t is not current]
 
     def _check(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()

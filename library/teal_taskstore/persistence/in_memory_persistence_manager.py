@@ -25,12 +25,13 @@ class InMemoryPersistenceManager(TaskPersistenceManager):
 
     Tasks are kept as JSON snapshots, so mutating a loaded task never changes the stored
     one, and a task that Redis could not store fails here too. Every method runs without
-    awaiting, so each operation is atomic within the event loop.
+    awaiting, so each operation is atomic within the event loop. A request id names the
+    task that wrote it last, as in the Redis backend.
     """
 
     def __init__(self, app_config: AppConfig | None = None) -> None:
         self._tasks: dict[str, _StoredTask] = {}
-        self._task_ids_by_request: dict[str, set[str]] = {}
+        self._task_id_by_request: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"InMemoryPersistenceManager(tasks={len(self._tasks)})"
@@ -67,23 +68,21 @@ class InMemoryPersistenceManager(TaskPersistenceManager):
         self._unindex(task_id, stored)
 
     async def load_by_request_id(self, request_id: str) -> AgentTask | None:
-        for task_id in sorted(self._task_ids_by_request.get(request_id, ())):
-            return self._copy_out(self._tasks[task_id])
-        return None
+        task_id = self._task_id_by_request.get(request_id)
+        return None if task_id is None else self._copy_out(self._tasks[task_id])
 
     def _store(self, task: AgentTask, task_json: str, version: int) -> None:
         request_ids = task.request_ids()
         self._tasks[task.task_id] = _StoredTask(task_json, request_ids, version)
         for request_id in request_ids:
-            self._task_ids_by_request.setdefault(request_id, set()).add(task.task_id)
+            self._task_id_by_request[request_id] = task.task_id
         self.remember_version(task, version)
 
     def _unindex(self, task_id: str, stored: _StoredTask) -> None:
+        """Drop the entries of the task's request ids that still name it."""
         for request_id in stored.request_ids:
-            task_ids = self._task_ids_by_request[request_id]
-            task_ids.discard(task_id)
-            if not task_ids:
-                del self._task_ids_by_request[request_id]
+            if self._task_id_by_request.get(request_id) == task_id:
+                del self._task_id_by_request[request_id]
 
     def _copy_out(self, stored: _StoredTask) -> AgentTask:
         task = AgentTask.model_validate_json(stored.json)

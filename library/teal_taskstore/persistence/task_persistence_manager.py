@@ -68,9 +68,12 @@ class TaskPersistenceManager(ABC):
     @staticmethod
     def seen_version(task: AgentTask) -> int | None:
         """The store version ``task`` last saw, or ``None`` for a task built from scratch."""
-        return task._store_version
+        # Straight from pydantic's dict of private attributes: the attribute protocol of a
+        # model costs microseconds per access, on every write.
+        version: int | None = task.__pydantic_private__["_store_version"]  # type: ignore[index]
+        return version
 
     @staticmethod
     def remember_version(task: AgentTask, version: int) -> None:
         """Record on ``task`` the store version it now matches (never serialised)."""
-        task._store_version = version
+        task.__pydantic_private__["_store_version"] = version  # type: ignore[index]

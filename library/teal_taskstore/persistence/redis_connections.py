@@ -1,0 +1,165 @@
+"""The Redis manager's connections: its own small pool per event loop, closed with its loop."""
+
+import asyncio
+import contextlib
+import os
+import weakref
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
+
+
+class LoopConnections:
+    """Connections for one event loop, and the slots that bound how many are busy.
+
+    asyncio streams, futures and semaphores belong to the loop that made them, so a manager
+    used from one ``asyncio.run`` after another needs connections per loop. Commands go
+    straight to a redis-py ``Connection``: its client and pool layers (retry wrappers,
+    response callbacks, pool locking and metrics) cost as much client time as the command,
+    and the manager does its own retries, deadlines and bounding. A caller's ``client``, if
+    given, is used through its ``execute_command`` instead.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        slots: int,
+        *,
+        connect: Callable[[], AbstractConnection] | None = None,
+        client: Redis | None = None,
+    ) -> None:
+        self.loop = loop
+        self._connect = connect
+        self._client = client
+        self._idle: list[AbstractConnection] = []
+        self._busy: set[AbstractConnection] = set()
+        # Callers beyond max_connections wait here for a free connection.
+        self.slots = asyncio.Semaphore(slots)
+        # Closes these connections when the loop shuts down; held here so it lives as long.
+        self.closer: AsyncGenerator[None, None] | None = None
+
+    async def execute(self, *args: Any) -> Any:
+        """Send one command and return its reply (bytes, ints, lists; errors raised)."""
+        if self._client is not None:
+            return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
+        assert self._connect is not None  # one of the two is always given
+        connection = self._idle.pop() if self._idle else self._connect()
+        self._busy.add(connection)
+        try:
+            await connection.connect()  # type: ignore[no-untyped-call]  # at once when connected
+            await connection.send_packed_command(connection.pack_command(*args), False)
+            reply = await connection.read_response()
+        except ResponseError:
+            # An error reply: the connection is in step and stays usable.
+            self._busy.discard(connection)
+            self._idle.append(connection)
+            raise
+        except BaseException:
+            # Anything else (a reset, a timeout, a cancellation) may leave a reply unread.
+            self._busy.discard(connection)
+            await connection.disconnect(nowait=True)
+            raise
+        self._busy.discard(connection)
+        self._idle.append(connection)
+        return reply
+
+    async def close(self) -> None:
+        """Close every connection, idle or in use (not a caller's client)."""
+        connections = [*self._idle, *self._busy]
+        self._idle.clear()
+        self._busy.clear()
+        for connection in connections:
+            await connection.disconnect()
+
+
+class ConnectionsPerLoop:
+    """Hands out the current loop's :class:`LoopConnections`, making them on first use.
+
+    Connections this object makes are closed when their loop shuts down (``asyncio.run``
+    and ``asyncio.Runner`` finalise async generators before they close the loop), so nothing
+    is left open on a loop that is gone. A client passed in by the caller is the caller's:
+    it is used on every loop and never closed here.
+    """
+
+    def __init__(
+        self,
+        max_connections: int,
+        *,
+        connect: Callable[[], AbstractConnection] | None = None,
+        client: Redis | None = None,
+    ) -> None:
+        self._max_connections = max_connections
+        self._connect = connect
+        self._client = client
+        self._by_loop: dict[asyncio.AbstractEventLoop, LoopConnections] = {}
+        self._current: LoopConnections | None = None
+        _every_instance.add(self)
+
+    def current(self) -> LoopConnections:
+        """The running loop's connections."""
+        loop = asyncio.get_running_loop()
+        current = self._current
+        if current is not None and current.loop is loop:
+            return current
+        current = self._by_loop.get(loop)
+        if current is None:
+            self._forget_closed_loops()
+            current = LoopConnections(
+                loop, self._max_connections, connect=self._connect, client=self._client
+            )
+            self._by_loop[loop] = current
+            if self._client is None:
+                self._close_at_shutdown(current)
+        self._current = current
+        return current
+
+    async def close_current(self) -> None:
+        """Close the running loop's connections (a later operation opens new ones)."""
+        connections = self._by_loop.pop(asyncio.get_running_loop(), None)
+        if self._current is connections:
+            self._current = None
+        self._forget_closed_loops()
+        if connections is not None and self._client is None:
+            await connections.close()
+
+    def forget_all(self) -> None:
+        """Drop every connection without closing it: in a forked child they are the parent's."""
+        self._by_loop.clear()
+        self._current = None
+
+    def _forget_closed_loops(self) -> None:
+        # Loops closed without finalising their async generators: their connections are
+        # unusable and their sockets close when collected.
+        for gone in [loop for loop in self._by_loop if loop.is_closed()]:
+            del self._by_loop[gone]
+
+    def _close_at_shutdown(self, connections: LoopConnections) -> None:
+        async def closer() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                if self._by_loop.get(connections.loop) is connections:
+                    del self._by_loop[connections.loop]
+                    if self._current is connections:
+                        self._current = None
+                    await connections.close()
+
+        generator = closer()
+        # Run it to its yield now: from here the loop finalises it at shutdown.
+        with contextlib.suppress(StopIteration):
+            generator.asend(None).send(None)
+        connections.closer = generator
+
+
+_every_instance: "weakref.WeakSet[ConnectionsPerLoop]" = weakref.WeakSet()
+
+
+def _forget_in_forked_child() -> None:
+    for connections in list(_every_instance):
+        connections.forget_all()
+
+
+os.register_at_fork(after_in_child=_forget_in_forked_child)

@@ -1,0 +1,120 @@
+"""``RedisSettings``: the Redis backend's settings, read from the ``TA_REDIS_*`` variables."""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio.connection import Connection, SSLConnection
+
+from teal_taskstore.config import AppConfig, parse_bool, parse_int, parse_seconds
+from teal_taskstore.errors import ConfigurationError
+
+MAX_INT32 = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Connection and storage settings, read from ``TA_REDIS_*`` variables."""
+
+    host: str = "localhost"
+    port: int = 6379
+    db: int = 0
+    ttl_seconds: int = 3600
+    ssl: bool = False
+    ssl_ca_certs: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    key_prefix: str = ""
+    connect_timeout: float = 2.0
+    command_timeout: float = 5.0
+    retries: int = 2
+    max_connections: int = 64
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> "RedisSettings":
+        """Parse the variables; a bad value raises ``ConfigurationError`` naming its variable."""
+
+        def read(name: str, parse: Callable[[str, str], Any], default: Any) -> Any:
+            value = config.get(name)
+            return default if value is None else parse(name, value)
+
+        def keep(_name: str, value: str) -> str:
+            return value
+
+        def port(name: str, value: str) -> int:
+            return parse_int(name, value, minimum=1, maximum=65535)
+
+        def at_least(minimum: int) -> Callable[[str, str], int]:
+            return lambda name, value: parse_int(name, value, minimum=minimum)
+
+        def up_to_int32(name: str, value: str) -> int:
+            # Redis takes database numbers and expiries as C ints / bounded milliseconds.
+            return parse_int(name, value, minimum=0, maximum=MAX_INT32)
+
+        def existing_file(name: str, value: str) -> str:
+            if not Path(value).expanduser().is_file():
+                raise ConfigurationError(f"{name} must name an existing file, got {value!r}")
+            return value
+
+        return cls(
+            host=read("TA_REDIS_HOST", keep, cls.host),
+            port=read("TA_REDIS_PORT", port, cls.port),
+            db=read("TA_REDIS_DB", up_to_int32, cls.db),
+            ttl_seconds=read("TA_REDIS_TTL", up_to_int32, cls.ttl_seconds),
+            ssl=read("TA_REDIS_SSL", parse_bool, cls.ssl),
+            ssl_ca_certs=read("TA_REDIS_SSL_CA_CERTS", existing_file, None),
+            username=read("TA_REDIS_USERNAME", keep, None),
+            password=read("TA_REDIS_PWD", keep, None),
+            key_prefix=read("TA_REDIS_KEY_PREFIX", keep, ""),
+            connect_timeout=read("TA_REDIS_CONNECT_TIMEOUT", parse_seconds, cls.connect_timeout),
+            command_timeout=read("TA_REDIS_COMMAND_TIMEOUT", parse_seconds, cls.command_timeout),
+            retries=read("TA_REDIS_RETRIES", at_least(0), cls.retries),
+            max_connections=read("TA_REDIS_MAX_CONNECTIONS", at_least(1), cls.max_connections),
+        )
+
+    @property
+    def retry_window_seconds(self) -> int:
+        """How long after a write's first attempt its last retry may still run, with margin.
+
+        Each attempt ends within 1.25 x the command timeout and waits at most 1 s before the
+        next; a write keeps its receipt this long.
+        """
+        return math.ceil((self.retries + 1) * (1.25 * self.command_timeout + 1.0)) + 5
+
+    def connection(self) -> Connection:
+        """A new, not yet connected, connection to the configured server.
+
+        No retries inside redis-py (the default of a bare connection): the manager retries
+        whole operations itself, and only those that are safe to repeat.
+        """
+        options: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "db": self.db,
+            "username": self.username,
+            "password": self.password,
+            "socket_connect_timeout": self.connect_timeout,
+            # The command timeout is enforced per operation by the manager (OperationDeadlines).
+            # None, not left out: redis-py 8 defaults to 5 s, which would cut every reply wait
+            # short of a longer TA_REDIS_COMMAND_TIMEOUT, and its socket_timeout wraps every
+            # socket write in a new task, a third of the client's cost per command.
+            "socket_timeout": None,
+            # Bytes: tasks are parsed from bytes, and stored data that is not UTF-8 is then
+            # a load error of ours, not a UnicodeDecodeError inside redis-py.
+            "decode_responses": False,
+            # RESP2, whose handshake is AUTH: redis-py 8 defaults to RESP3 and sends the
+            # password in HELLO, which a server without HELLO (Redis < 6, some proxies)
+            # echoes back in its error. Nothing here needs RESP3.
+            "protocol": 2,
+        }
+        if not self.ssl:
+            return Connection(**options)
+        return SSLConnection(
+            **options,
+            ssl_ca_certs=self.ssl_ca_certs,
+            # Explicit: redis-py before 6 leaves hostname verification off by default.
+            ssl_cert_reqs="required",
+            ssl_check_hostname=True,
+        )
