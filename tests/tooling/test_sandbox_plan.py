@@ -14,6 +14,7 @@ from taskstore_dev.sandbox_plan import (
     SandboxPlan,
     canonical_host,
     describe,
+    describe_env,
     expand,
     local_environment,
     plan_sandbox,
@@ -131,7 +132,7 @@ def test_a_secret_value_is_shown_as_its_reference_never_as_its_value() -> None:
     env = [*MANAGED_ENV, {"name": "REDIS_URL", "value": "redis://:$(TA_REDIS_PWD)@h:1"}]
     result = plan(injected_template(env))
 
-    lines = "\n".join(describe(result, "planner", "agents"))
+    lines = "\n".join(describe(result, "planner", "agents") + describe_env(result))
     assert "env TA_REDIS_PWD <- secret tasks-redis-auth, key password" in lines
     assert "env REDIS_URL <- a value built from a Secret" in lines
     assert PASSWORD not in lines

@@ -49,6 +49,7 @@ from taskstore_dev.sandbox_plan import (
     SandboxError,
     SandboxPlan,
     describe,
+    describe_env,
     local_environment,
     plan_sandbox,
     references,
@@ -195,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in describe(plan, args.deployment, args.namespace):
             say(line)
         run_init_steps(plan, say)
+        for line in describe_env(plan):
+            say(line)
         say(f"running: {' '.join(command)}")
         return run_command(command, local_environment(plan.env))
     except SandboxError as error:

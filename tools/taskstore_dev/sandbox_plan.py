@@ -448,13 +448,17 @@ def map_hosts(
 
 
 def describe(plan: SandboxPlan, deployment: str, namespace: str) -> list[str]:
-    """What the sandbox does, one line each; never a Secret's value."""
+    """The container, its volumes and the init containers run, one line each."""
     lines = [f"deployment {namespace}/{deployment}, container {plan.container}"]
     lines += [f"volume {m.volume} at {m.mount_path} -> {m.local}" for m in plan.mounts]
     lines += [f"init container {s.container}: {' '.join(s.argv)}" for s in plan.init_steps]
-    lines += [f"env {name} {text}" for name, text in plan.shown.items()]
-    lines += [f"note: {note}" for note in plan.notes]
     return lines
+
+
+def describe_env(plan: SandboxPlan) -> list[str]:
+    """The environment and the notes, one line each; never a Secret's value."""
+    lines = [f"env {name} {text}" for name, text in plan.shown.items()]
+    return lines + [f"note: {note}" for note in plan.notes]
 
 
 def local_environment(
