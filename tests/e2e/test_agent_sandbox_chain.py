@@ -6,6 +6,7 @@ entry file through its own factory and stores, pauses, resumes and reads a task.
 
 import asyncio
 import base64
+import contextlib
 import json
 import secrets
 import subprocess
@@ -36,9 +37,15 @@ AGENT = "planner"
 
 
 @pytest.fixture(scope="module")
-def python312() -> Path:
-    """``.venvs/py3.12`` of scripts/test-pythons (semantic-kernel, the framework's pins)."""
-    return row_python("py3.12")
+def python312(request: pytest.FixtureRequest) -> Path:
+    """``.venvs/py3.12`` of scripts/test-pythons (semantic-kernel, the framework's pins).
+
+    Built here when missing (a fresh machine: ``make test`` runs pytest first), with the
+    build's progress shown live.
+    """
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        return row_python("py3.12")
 
 
 @pytest.fixture
