@@ -118,6 +118,7 @@ def test_the_sandbox_runs_a_framework_agent_on_the_injected_store(
         require_password(local_redis, password)
 
     result = run_sandbox(control_plane, namespace, python312, *maps)
+    print(result.stderr, result.stdout)  # shown by pytest when the test fails
 
     assert result.returncode == 0, result.stderr
     agent = json.loads(result.stdout.strip().splitlines()[-1])
