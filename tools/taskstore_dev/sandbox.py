@@ -213,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _plan(args: argparse.Namespace, root: Path) -> SandboxPlan:
     from kubernetes import config
 
+    if args.kubeconfig is not None and not Path(args.kubeconfig).is_file():
+        raise SandboxError(f"--kubeconfig {args.kubeconfig}: no such file")
     try:
         api = config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=args.kubeconfig
