@@ -16,6 +16,8 @@ demo: setup
 demo-library: setup
 	$(PY) -m teal_taskstore demo
 
+# pytest's chain test builds .venvs/py3.12 (a row of scripts/test-pythons) when it is
+# missing; scripts/test-pythons then reuses it.
 test: setup control-plane lint typecheck check-generated
 	$(PY) -m pytest
 	$(PY) scripts/test-pythons

@@ -3,11 +3,15 @@
 Builds (or reuses) the control-plane binaries, starts etcd, kube-apiserver and
 kube-controller-manager, installs the TaskStore CRD, runs the operator, applies the
 samples of ``deploy/samples/``, then prints the TaskStores the way ``kubectl get`` does
-and the environment injected into the sample agent. It keeps running until Ctrl-C
-(``--once`` prints and exits); every process it started is stopped on the way out.
+and what was injected into the sample agent (environment, init container, volume, mount),
+and runs ``scripts/agent-sandbox`` once on that agent against a local ``redis-server``
+standing for the managed Redis (with the password of its generated Secret), printing the
+task the agent stored. It keeps running until Ctrl-C (``--once`` prints and exits); every
+process it started is stopped on the way out.
 """
 
 import argparse
+import base64
 import json
 import signal
 import subprocess
@@ -19,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+import redis
 import yaml
 
 from taskstore_dev.envtest import BinariesError, ControlPlane, ControlPlaneError
@@ -26,13 +31,15 @@ from taskstore_dev.envtest.binaries import find_binaries
 from taskstore_dev.envtest.controlplane import READY_STATEFULSET_STATUS
 from taskstore_dev.envtest.operator_process import OperatorProcess, running_operator
 from taskstore_dev.envtest.waiting import wait_for
-from taskstore_dev.paths import DEPLOY_CRD_PATH, REPO_ROOT, SAMPLES_DIR
-from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION
+from taskstore_dev.local_redis import LocalRedisError, local_redis_server
+from taskstore_dev.paths import AGENT_SANDBOX, DEPLOY_CRD_PATH, REPO_ROOT, SAMPLES_DIR
+from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION, REDIS_PORT
+from teal_taskstore.framework import LIBRARY_VOLUME
 
 NAMESPACE: Final = "agents"
 SAMPLE_AGENT: Final = "planner"
 MANAGED_STORE: Final = "redis-tasks"
-STEPS: Final = 6
+STEPS: Final = 7
 # Seconds one step may take; generous, for a busy machine.
 STEP_TIMEOUT: Final = 90.0
 
@@ -105,6 +112,78 @@ def describe_env(deployment: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def describe_library(deployment: Mapping[str, Any]) -> list[str]:
+    """The library's init container, volume and read-only mounts in the pod template."""
+    spec = deployment["spec"]["template"]["spec"]
+    lines: list[str] = []
+    for init in spec.get("initContainers") or []:
+        if init["name"] == LIBRARY_VOLUME:
+            lines.append(f"  init container {init['name']}: image {init['image']}")
+            lines.append(f"    command {' '.join(init['command'])}")
+    for volume in spec.get("volumes") or []:
+        if volume["name"] == LIBRARY_VOLUME:
+            lines.append(f"  volume {volume['name']}: emptyDir {json.dumps(volume['emptyDir'])}")
+    for container in spec["containers"]:
+        for mount in container.get("volumeMounts") or []:
+            if mount["name"] == LIBRARY_VOLUME:
+                how = "read-only" if mount.get("readOnly") else "read-write"
+                lines.append(
+                    f"  container {container['name']} mounts it {how} at {mount['mountPath']}"
+                )
+        for variable in container.get("env") or []:
+            if variable["name"] == "TA_PERSISTENCE_MODULE":
+                lines.append(f"    module path TA_PERSISTENCE_MODULE = {variable['value']}")
+    return lines or ["  (nothing: the library is not injected)"]
+
+
+def managed_password(plane: ControlPlane) -> str:
+    """The managed Redis' generated password, read from its Secret (never printed)."""
+    name = f"{MANAGED_STORE}-redis-auth"
+    secret = kubectl_json(plane, "get", "secret", name, "-n", NAMESPACE)
+    if secret is None or "password" not in (secret.get("data") or {}):
+        raise DemoError(f"secret/{name} has no key password")
+    return base64.b64decode(secret["data"]["password"]).decode()
+
+
+def run_agent_sandbox(plane: ControlPlane) -> None:
+    """Run the demo agent in the sandbox of the sample agent, on a local redis-server."""
+    service = f"{MANAGED_STORE}-redis.{NAMESPACE}.svc:{REDIS_PORT}"
+    password = managed_password(plane)
+    try:
+        with local_redis_server(password) as port:
+            print(
+                f"      a local redis-server on 127.0.0.1:{port} stands for {service}, with the "
+                f"password of secret/{MANAGED_STORE}-redis-auth",
+                flush=True,
+            )
+            sandbox = [
+                f"--kubeconfig={plane.kubeconfig}", "--namespace", NAMESPACE,
+                "--deployment", SAMPLE_AGENT, "--map", f"{service}=127.0.0.1:{port}",
+                "--", sys.executable, "-m", "taskstore_dev.demo_agent",
+            ]  # fmt: skip
+            shown = [a for a in sandbox if not a.startswith("--kubeconfig")]
+            print(f"\n$ {AGENT_SANDBOX.relative_to(REPO_ROOT)} {' '.join(shown)}", flush=True)
+            result = subprocess.run(
+                [str(AGENT_SANDBOX), *sandbox],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=STEP_TIMEOUT,
+                check=False,
+            )
+            print(result.stdout, end="", flush=True)
+            if result.returncode != 0:
+                raise DemoError(f"the agent sandbox exited with code {result.returncode}")
+            client = redis.Redis(
+                host="127.0.0.1", port=port, password=password, decode_responses=True
+            )
+            keys = sorted(str(key) for key in client.keys("*"))
+            client.close()
+        print(f"the local redis-server held {len(keys)} keys: {', '.join(keys)}", flush=True)
+    except LocalRedisError as error:
+        raise DemoError(str(error)) from None
+
+
 def run(once: bool) -> None:
     """Run the demo; raise :class:`DemoError` (or a build/start error) on failure."""
     step(1, "control-plane binaries: kube-apiserver, etcd, kube-controller-manager, kubectl, helm")
@@ -155,7 +234,12 @@ def show_the_samples(plane: ControlPlane, operator: OperatorProcess, once: bool)
     print(checked(table, "kubectl get taskstores"))
     agent = kubectl_json(plane, "get", "deployment", SAMPLE_AGENT, "-n", NAMESPACE)
     print(f"environment injected into deployment/{SAMPLE_AGENT}:")
-    print("\n".join(describe_env(agent)), flush=True)
+    print("\n".join(describe_env(agent)))
+    print(f"library injected into deployment/{SAMPLE_AGENT}:")
+    print("\n".join(describe_library(agent)), flush=True)
+
+    step(7, f"running an agent process as deployment/{SAMPLE_AGENT}'s container would")
+    run_agent_sandbox(plane)
     if once:
         return
     print(f"\nexport KUBECONFIG={plane.kubeconfig}   # to look around with kubectl")

@@ -15,3 +15,5 @@ MANIFEST_PATH: Final = REPO_ROOT / "deploy" / "taskstore-operator.yaml"
 SAMPLES_DIR: Final = REPO_ROOT / "deploy" / "samples"
 INSTALL_DOC: Final = REPO_ROOT / "docs" / "install.md"
 TESTBINS_DIR: Final = REPO_ROOT / "scripts" / "testbins"
+# The agent sandbox's command (taskstore_dev.sandbox in the project's virtualenv).
+AGENT_SANDBOX: Final = REPO_ROOT / "scripts" / "agent-sandbox"
