@@ -6,10 +6,13 @@ with in-cluster credentials, else the current kubeconfig (``KUBECONFIG``). It ru
 standalone, unless ``TASKSTORE_PEERING`` names a kopf peering object: then one of the
 replicas sharing it works and the others wait (the chart and the plain manifests always set
 it). Before it starts, it stands by while an operator of another install serves any of its
-namespaces (see :mod:`taskstore_operator.topology`).
+namespaces (see :mod:`taskstore_operator.topology`). The init container that copies the
+library into agent pods runs ``--library-image`` (else ``TASKSTORE_LIBRARY_IMAGE``, else
+the operator's own published image of this version, which holds the library).
 """
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import secrets
@@ -25,8 +28,9 @@ from kubernetes.client import ApiClient
 from prometheus_client import start_http_server
 
 # Importing the wiring registers the handlers with kopf's default registry.
-import taskstore_operator.handlers.wiring  # noqa: F401
+import taskstore_operator.kopf_wiring  # noqa: F401
 from taskstore_operator.kube.api import connect
+from taskstore_operator.plan.observed import Settings
 from taskstore_operator.topology import PeeringApi, Scope, stand_by_while_overlapping
 
 log = logging.getLogger("taskstore_operator")
@@ -35,6 +39,11 @@ WATCH_NAMESPACES_ENV: Final = "TASKSTORE_WATCH_NAMESPACES"
 PEERING_ENV: Final = "TASKSTORE_PEERING"
 # kopf's identity of this operator in a peering (the chart sets it to the pod's name).
 POD_ID_ENV: Final = "POD_ID"
+LIBRARY_IMAGE_ENV: Final = "TASKSTORE_LIBRARY_IMAGE"
+# This package's distribution (operator/pyproject.toml), whose version tags the image.
+DISTRIBUTION: Final = "teal-taskstore-operator"
+# Where the operator's image is published (the chart's image.repository default).
+IMAGE_REPOSITORY: Final = "ghcr.io/tealagents/taskstore-operator"
 # kopf pauses every peer when several share the highest priority, so each draws its own.
 MAX_PEER_PRIORITY: Final = 2**31 - 1
 DEFAULT_METRICS_PORT: Final = 8080
@@ -62,8 +71,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_HEALTH_PORT,
         help="port of the liveness probe GET /healthz (0: none)",
     )
+    parser.add_argument(
+        "--library-image",
+        default=os.environ.get(LIBRARY_IMAGE_ENV) or default_library_image(),
+        help=(
+            "image of the init container that copies the library into agent pods; "
+            f"default: ${LIBRARY_IMAGE_ENV}, else %(default)s"
+        ),
+    )
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
     return parser.parse_args(argv)
+
+
+def default_library_image() -> str:
+    """The operator's own published image of the installed version (it holds the library)."""
+    return f"{IMAGE_REPOSITORY}:{importlib.metadata.version(DISTRIBUTION)}"
 
 
 def watched_namespaces(flags: Sequence[str], environment: str | None) -> list[str]:
@@ -152,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
+        memo=kopf.Memo(settings=Settings(library_image=args.library_image)),
     )
 
 

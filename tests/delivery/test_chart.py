@@ -33,6 +33,15 @@ def test_helm_lint_is_clean(helm: Helm, scenario: str | None) -> None:
     assert "0 chart(s) failed" in result.stdout
 
 
+def test_the_agent_library_image_is_a_value(helm: Helm) -> None:
+    image = "registry.example/teal-taskstore:1.2.3"
+    operator = container(helm.template("--set", f"agentLibrary.image={image}"))
+    assert f"--library-image={image}" in operator["args"]
+    digest = "sha256:" + "a" * 64
+    operator = container(helm.template("--set", f"image.digest={digest}"))
+    assert f"--library-image=ghcr.io/tealagents/taskstore-operator@{digest}" in operator["args"]
+
+
 def test_chart_metadata() -> None:
     assert CHART["apiVersion"] == "v2"
     assert CHART["kubeVersion"] == ">=1.29.0-0"
@@ -68,7 +77,12 @@ def test_default_render(helm: Helm) -> None:
     assert pod["automountServiceAccountToken"] is True
     operator = container(objects)
     assert operator["image"] == "ghcr.io/tealagents/taskstore-operator:0.1.0"
-    assert operator["args"] == ["--metrics-port=8080", "--health-port=8081"]
+    assert operator["args"] == [
+        "--metrics-port=8080",
+        "--health-port=8081",
+        # The library injected into agent pods comes from the operator's own image.
+        "--library-image=ghcr.io/tealagents/taskstore-operator:0.1.0",
+    ]
     env = {item["name"]: item for item in operator["env"]}
     assert env["TASKSTORE_WATCH_NAMESPACES"]["value"] == ""
     # Peering is on with one replica too: a second install over the same namespaces stands by.

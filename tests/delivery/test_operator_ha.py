@@ -15,7 +15,7 @@ from taskstore_dev.paths import CHART_DIR, DEPLOY_CRD_PATH
 pytestmark = pytest.mark.e2e
 
 PEERINGS = "/apis/kopf.dev/v1/clusterkopfpeerings"
-# What the operator logs when it writes a TaskStore's status (handlers/reconciler.py).
+# What the operator logs when it writes a TaskStore's status (runtime/reconciler.py).
 WROTE_STATUS = "write status: TaskStore"
 # kopf's peering transitions. A replica starts paused and logs RESUMING when no peer
 # outranks it; one that starts behind a higher peer stays paused without a word.

@@ -8,8 +8,10 @@ from kubernetes.client.exceptions import ApiException
 from support.cluster import TIMEOUT, Kube
 from support.samples import CUSTOM, DEFAULTS, EXTERNAL, MANAGED, Manifest
 from taskstore_dev.envtest import ControlPlane
+from taskstore_dev.envtest.operator_process import OperatorProcess
 from taskstore_dev.envtest.pytest_plugin import wait_until
 from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION, TASKSTORE_LABEL
+from teal_taskstore.framework import ENTRY_FILE_PATH
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +33,7 @@ def assert_no_operator_annotations(deployment: Manifest) -> None:
         (
             DEFAULTS,
             {
-                "TA_PERSISTENCE_MODULE": "teal_taskstore.persistence.in_memory_persistence_manager",
+                "TA_PERSISTENCE_MODULE": ENTRY_FILE_PATH,
                 "TA_PERSISTENCE_CLASS": "InMemoryPersistenceManager",
             },
             "",
@@ -39,7 +41,7 @@ def assert_no_operator_annotations(deployment: Manifest) -> None:
         (
             EXTERNAL,
             {
-                "TA_PERSISTENCE_MODULE": "teal_taskstore.persistence.redis_persistence_manager",
+                "TA_PERSISTENCE_MODULE": ENTRY_FILE_PATH,
                 "TA_PERSISTENCE_CLASS": "RedisTaskPersistenceManager",
                 "TA_REDIS_HOST": "redis.example.internal",
                 "TA_REDIS_PORT": "6380",
@@ -175,3 +177,171 @@ def test_backend_change_replaces_the_variables(k8s: Kube, namespace: str) -> Non
         timeout=TIMEOUT,
     )
     assert k8s.env(namespace, "planner")["TA_PERSISTENCE_CLASS"] == "InMemoryPersistenceManager"
+
+
+def test_a_deleted_password_secret_is_replaced_in_one_reconcile(
+    k8s: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    k8s.create_deployment(namespace, "planner")
+    k8s.create_store(namespace, "tasks", MANAGED)
+    wait_until(
+        "the StatefulSet",
+        lambda: k8s.exists(k8s.apps.read_namespaced_stateful_set, "tasks-redis", namespace),
+        timeout=TIMEOUT,
+    )
+    k8s.set_redis_ready(namespace, "tasks")
+    wait_until("Ready=True", lambda: k8s.ready(namespace, "tasks"), timeout=TIMEOUT)
+    wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+    version = (k8s.store(namespace, "tasks") or {})["metadata"]["resourceVersion"]
+    earlier_events = {event["metadata"]["name"] for event in k8s.events(namespace)}
+    before = k8s.config_hash(namespace, "planner")
+    old_uid = k8s.plain(k8s.core.read_namespaced_secret("tasks-redis-auth", namespace))["metadata"][
+        "uid"
+    ]
+
+    k8s.core.delete_namespaced_secret("tasks-redis-auth", namespace)
+
+    def recreated() -> bool:
+        try:
+            secret = k8s.plain(k8s.core.read_namespaced_secret("tasks-redis-auth", namespace))
+        except ApiException:
+            return False
+        return bool(secret["metadata"]["uid"] != old_uid)
+
+    wait_until("a new password Secret", recreated, timeout=TIMEOUT)
+    wait_until(
+        "a new config hash",
+        lambda: k8s.config_hash(namespace, "planner") != before,
+        timeout=TIMEOUT,
+    )
+    wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+    # One observation, one plan: the status did not change, so the TaskStore was not
+    # written at all (no Provisioning in between), and no Warning was raised.
+    store = k8s.store(namespace, "tasks") or {}
+    assert store["metadata"]["resourceVersion"] == version
+    assert k8s.ready(namespace, "tasks", "True", "Reconciled")
+    warnings = [
+        (event["reason"], event["message"])
+        for event in k8s.events(namespace)
+        if event["type"] == "Warning" and event["metadata"]["name"] not in earlier_events
+    ]
+    assert warnings == []
+
+
+LIBRARY = "teal-taskstore-library"
+LIBRARY_MOUNT = {"name": LIBRARY, "mountPath": "/opt/teal-taskstore", "readOnly": True}
+# What the restricted Pod Security Standard asks of every container.
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "library", "variables"),
+    [
+        (DEFAULTS, True, {"TA_PERSISTENCE_MODULE", "TA_PERSISTENCE_CLASS"}),
+        (MANAGED, True, {"TA_REDIS_HOST", "TA_REDIS_PWD"}),
+        (EXTERNAL, True, {"TA_REDIS_HOST", "TA_REDIS_SSL", "TA_REDIS_KEY_PREFIX"}),
+        (CUSTOM, False, {"TA_PERSISTENCE_MODULE", "STORE_URL"}),
+    ],
+    ids=["memory", "managed", "external", "custom"],
+)
+def test_the_library_is_injected_under_the_restricted_standard_and_leaves_with_the_label(
+    k8s: Kube, namespace: str, spec: Manifest, library: bool, variables: set[str]
+) -> None:
+    # Pods that break the restricted standard are refused in this namespace.
+    k8s.core.patch_namespace(
+        namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    )
+    container = {"image": "registry.invalid/agent:1", "securityContext": RESTRICTED}
+    k8s.create(
+        f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "planner",
+                "labels": {TASKSTORE_LABEL: "tasks"},
+                "annotations": {"tealagents.io/containers": "agent"},
+            },
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "planner"}},
+                "template": {
+                    "metadata": {"labels": {"app": "planner"}},
+                    "spec": {
+                        "initContainers": [{"name": "migrate", **container}],
+                        "containers": [
+                            {"name": "agent", **container},
+                            {"name": "sidecar", **container},
+                        ],
+                    },
+                },
+            },
+        },
+    )
+    k8s.create_store(namespace, "tasks", spec)
+    if spec is MANAGED:
+        wait_until(
+            "the StatefulSet",
+            lambda: k8s.exists(k8s.apps.read_namespaced_stateful_set, "tasks-redis", namespace),
+            timeout=TIMEOUT,
+        )
+        k8s.set_redis_ready(namespace, "tasks")
+    wait_until(
+        "the agent configured", lambda: bool(k8s.config_hash(namespace, "planner")), timeout=TIMEOUT
+    )
+
+    pod = k8s.deployment(namespace, "planner")["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    inits = {c["name"]: c for c in pod["initContainers"]}
+    assert variables <= set(k8s.env(namespace, "planner"))
+    assert k8s.env(namespace, "planner", "sidecar") == {}
+    assert "env" not in inits["migrate"]
+    assert not containers["sidecar"].get("volumeMounts")
+    if library:
+        assert pod["volumes"] == [{"name": LIBRARY, "emptyDir": {"sizeLimit": "64Mi"}}]
+        assert list(inits) == ["migrate", LIBRARY]
+        ours = inits[LIBRARY]
+        assert ours["command"] == [
+            "python",
+            "-m",
+            "teal_taskstore",
+            "copy-library",
+            "/opt/teal-taskstore",
+        ]
+        assert ours["volumeMounts"] == [{"name": LIBRARY, "mountPath": "/opt/teal-taskstore"}]
+        assert ours["securityContext"] == {**RESTRICTED, "readOnlyRootFilesystem": True}
+        assert ours["resources"]["limits"] and ours["resources"]["requests"]
+        assert containers["agent"]["volumeMounts"] == [LIBRARY_MOUNT]
+        # The API server admitted a Pod of the injected template in a restricted namespace.
+        wait_until(
+            "a Pod with the library's init container",
+            lambda: any(
+                LIBRARY in [c["name"] for c in p["spec"].get("initContainers") or []]
+                for p in (k8s.plain(item) for item in k8s.core.list_namespaced_pod(namespace).items)
+            ),
+            timeout=TIMEOUT,
+        )
+    else:
+        assert not pod.get("volumes")
+        assert list(inits) == ["migrate"]
+        assert not containers["agent"].get("volumeMounts")
+
+    k8s.apps.patch_namespaced_deployment(
+        "planner", namespace, {"metadata": {"labels": {TASKSTORE_LABEL: None}}}
+    )
+
+    wait_until(
+        "the injection removed", lambda: not k8s.config_hash(namespace, "planner"), timeout=TIMEOUT
+    )
+    pod = k8s.deployment(namespace, "planner")["spec"]["template"]["spec"]
+    assert not pod.get("volumes")
+    assert [c["name"] for c in pod["initContainers"]] == ["migrate"]
+    for found in pod["containers"]:
+        assert not found.get("env")
+        assert not found.get("volumeMounts")
+    assert TASKSTORE_LABEL not in k8s.template_meta(namespace, "planner")["labels"]

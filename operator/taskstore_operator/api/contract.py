@@ -25,12 +25,13 @@ CONFIG_HASH_ANNOTATION: Final = f"{GROUP}/config-hash"
 SPEC_HASH_ANNOTATION: Final = f"{GROUP}/spec-hash"
 
 FIELD_MANAGER: Final = "taskstore-operator"
+# On every managed Redis object: what the operator's watches of those kinds select.
+MANAGED_BY_LABELS: Final = {"app.kubernetes.io/managed-by": "taskstore-operator"}
+# On TaskStores: the operator's own finalizer, added and removed by the operator itself.
+FINALIZER: Final = f"{GROUP}/finalizer"
 
-# Library entry points, as ``teal_taskstore`` publishes them.
-IN_MEMORY_MODULE: Final = "teal_taskstore.persistence.in_memory_persistence_manager"
-IN_MEMORY_CLASS: Final = "InMemoryPersistenceManager"
-REDIS_MODULE: Final = "teal_taskstore.persistence.redis_persistence_manager"
-REDIS_CLASS: Final = "RedisTaskPersistenceManager"
+# The library's entry file, classes, mount path and copy command are the library's own
+# names: see teal_taskstore.framework.
 
 # Injected environment variables, as the library reads them.
 ENV_PERSISTENCE_MODULE: Final = "TA_PERSISTENCE_MODULE"
@@ -43,6 +44,8 @@ ENV_REDIS_SSL: Final = "TA_REDIS_SSL"
 ENV_REDIS_PASSWORD: Final = "TA_REDIS_PWD"  # noqa: S105 (a name, not a password)
 ENV_REDIS_USERNAME: Final = "TA_REDIS_USERNAME"
 ENV_REDIS_KEY_PREFIX: Final = "TA_REDIS_KEY_PREFIX"
+# The framework's JSON objects of variables, copied over the environment when it starts.
+ENV_OVERRIDE_STORES: Final = ("TA_ENV_STORE", "TA_ENV_GLOBAL_STORE")
 
 REDIS_PORT: Final = 6379
 # The key in the generated Secret ``<name>-redis-auth`` and the default key of passwordSecretRef.

@@ -455,10 +455,18 @@ class CustomBackend(ApiModel):
         max_length=1024,
         pattern=MODULE_PATTERN,
         description=(
-            "Module holding the class, as in TA_PERSISTENCE_MODULE: a dotted module path "
-            "(my_company.stores) or the path of a .py file in the agent image (/app/my_store.py)."
+            "Module holding the class, as in TA_PERSISTENCE_MODULE: the path of a .py file in "
+            "the agent image (/app/my_store.py), which the Teal Agents framework loads, or a "
+            "dotted module path (my_company.stores), which only agents using teal_taskstore's "
+            "own PersistenceFactory can load (the status says so)."
         ),
     )
+
+    @property
+    def is_file_path(self) -> bool:
+        """Whether ``module`` is a ``.py`` file path, the only form the framework loads."""
+        return self.module.endswith(".py")
+
     class_name: str = Field(
         min_length=1,
         max_length=256,
@@ -577,7 +585,8 @@ class AgentsStatus(ApiModel):
     conflicts: list[str] = Field(
         default=[],
         description=(
-            "Deployments not configured because they set a variable the operator injects by hand."
+            "Deployments not configured: they set a variable the operator injects by hand, or "
+            "their tealagents.io/containers annotation names no container of the pod."
         ),
     )
 
@@ -661,3 +670,15 @@ class TaskStore(ApiModel):
 
     metadata: ObjectMeta
     spec: TaskStoreSpec = Field(default=TaskStoreSpec(), description="The desired task store.")
+
+    @property
+    def managed_redis(self) -> ManagedRedis | None:
+        """The managed Redis settings; None unless the store's backend is a managed Redis."""
+        redis = self.spec.redis
+        return redis.managed if self.spec.backend == Backend.REDIS and redis is not None else None
+
+    @property
+    def external_redis(self) -> ExternalRedis | None:
+        """The external Redis settings; None unless the store's backend is an external Redis."""
+        redis = self.spec.redis
+        return redis.external if self.spec.backend == Backend.REDIS and redis is not None else None

@@ -18,8 +18,9 @@ from urllib.parse import quote
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient
 
-from taskstore_operator.api.contract import FIELD_MANAGER, KIND, PLURAL
-from taskstore_operator.reconcile import Event, ObjectRef
+from taskstore_operator.api.contract import FIELD_MANAGER
+from taskstore_operator.api.kinds import BY_KIND
+from taskstore_operator.plan.observed import Event, ObjectRef
 
 Manifest = dict[str, Any]
 
@@ -28,18 +29,6 @@ log = logging.getLogger(__name__)
 APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
 # The component that Events name as their source.
 EVENT_SOURCE: Final = "taskstore-operator"
-# Lowercase plural resource names of the kinds the operator reads or writes.
-PLURALS: Final = {
-    "ConfigMap": "configmaps",
-    "Secret": "secrets",
-    "Service": "services",
-    "PersistentVolumeClaim": "persistentvolumeclaims",
-    "Event": "events",
-    "StatefulSet": "statefulsets",
-    "Deployment": "deployments",
-    "NetworkPolicy": "networkpolicies",
-    KIND: PLURAL,
-}
 REQUEST_TIMEOUT: Final = 30.0
 
 
@@ -57,7 +46,7 @@ def resource_path(
 ) -> str:
     """The REST path of a namespaced collection, object or subresource."""
     base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    path = f"{base}/namespaces/{quote(namespace, safe='')}/{PLURALS[kind]}"
+    path = f"{base}/namespaces/{quote(namespace, safe='')}/{BY_KIND[kind].plural}"
     if name is not None:
         path += f"/{quote(name, safe='')}"
     return f"{path}/{subresource}" if subresource else path

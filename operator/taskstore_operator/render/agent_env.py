@@ -1,11 +1,13 @@
 """The environment injected into opted-in agent Deployments, and the apply bodies carrying it.
 
 Every write to a Deployment is a server-side apply under the field manager
-``taskstore-operator`` (``FIELD_MANAGER``), never forced:
+``taskstore-operator`` (``FIELD_MANAGER``), forced only to take back the operator's own
+values (see :mod:`taskstore_operator.plan.agents`):
 
 * :func:`render_agent_deployment_patch` lists exactly the fields the operator owns: the
   pod template's ``tealagents.io/taskstore`` label and ``tealagents.io/config-hash``
-  annotation, and ``env`` entries (keyed by name) of the selected containers. The
+  annotation, ``env`` entries (keyed by name) of the selected containers, and for memory
+  and redis the library (:mod:`taskstore_operator.render.agent_library`). The
   server merges them into the Deployment and records this manager as their owner;
   other managers' fields, image and replicas included, are untouched.
 * :func:`render_agent_removal_patch` lists none of them. Applying it makes the server
@@ -14,20 +16,16 @@ Every write to a Deployment is a server-side apply under the field manager
   removed, the TaskStore is deleted, or the backend changes (then the new body simply
   no longer lists the old variables). Against a Deployment that is gone, the body is
   refused as invalid (no selector, no template), so it never creates one.
-* A variable with an injected name that someone set by hand is owned by another
-  manager. An unforced apply would fail on a different value, and on an equal one would
-  share ownership, so removal would then leave it in place; :func:`env_conflicts` finds
-  such variables first, so the Deployment is reported instead of half-configured.
+* Which Deployments and containers get the environment, and which conflict with it, is
+  decided in :mod:`taskstore_operator.plan.agents`; this module only renders.
 """
 
 import copy
-import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from taskstore_operator.api.contract import (
     CONFIG_HASH_ANNOTATION,
-    CONTAINERS_ANNOTATION,
     ENV_PERSISTENCE_CLASS,
     ENV_PERSISTENCE_MODULE,
     ENV_REDIS_DB,
@@ -38,48 +36,34 @@ from taskstore_operator.api.contract import (
     ENV_REDIS_SSL,
     ENV_REDIS_TTL,
     ENV_REDIS_USERNAME,
-    FIELD_MANAGER,
-    IN_MEMORY_CLASS,
-    IN_MEMORY_MODULE,
-    REDIS_CLASS,
-    REDIS_MODULE,
     REDIS_PORT,
     TASKSTORE_LABEL,
 )
 from taskstore_operator.api.models import Backend, PasswordSecretRef, RedisSpec, TaskStore
+from taskstore_operator.render.agent_library import (
+    render_library_init_container,
+    render_library_mount,
+    render_library_volume,
+)
 from taskstore_operator.render.hashing import stable_hash
 from taskstore_operator.render.redis import redis_host, redis_secret_name
+from teal_taskstore.framework import ENTRY_FILE_PATH, IN_MEMORY_CLASS, REDIS_CLASS
 
 EnvVar = dict[str, Any]
 Manifest = dict[str, Any]
 
-_CONTAINERS_FIELDS: Final = ("f:spec", "f:template", "f:spec", "f:containers")
-
-
-class ContainerSelection(NamedTuple):
-    """The containers of a Deployment that get the environment."""
-
-    # In pod template order.
-    names: tuple[str, ...]
-    # Named by the tealagents.io/containers annotation but not in the pod template.
-    unknown: tuple[str, ...]
-
-
-class EnvConflict(NamedTuple):
-    """A variable with an injected name that a container sets by hand."""
-
-    container: str
-    variable: str
+# TA_REDIS_TTL for ttlSeconds 0 ("never expire"): the framework's own Redis components
+# read the same variable and pass it to SETEX / ex=, which refuse 0. 2**31 - 1 seconds
+# (68 years) is accepted by every reader and never expires in practice.
+NEVER_EXPIRE_TTL_SECONDS: Final = 2**31 - 1
 
 
 def password_secret_ref(store: TaskStore) -> PasswordSecretRef | None:
     """The Secret key agents read TA_REDIS_PWD from: generated (managed) or given (external)."""
-    redis = store.spec.redis
-    if store.spec.backend != Backend.REDIS or redis is None:
-        return None
-    if redis.managed is not None:
+    if store.managed_redis is not None:
         return PasswordSecretRef(name=redis_secret_name(store))
-    return redis.external.password_secret_ref if redis.external is not None else None
+    external = store.external_redis
+    return external.password_secret_ref if external is not None else None
 
 
 def endpoint(store: TaskStore) -> str:
@@ -99,7 +83,7 @@ def agent_env(store: TaskStore) -> list[EnvVar]:
     spec = store.spec
     if spec.backend == Backend.MEMORY:
         return [
-            _literal(ENV_PERSISTENCE_MODULE, IN_MEMORY_MODULE),
+            _literal(ENV_PERSISTENCE_MODULE, ENTRY_FILE_PATH),
             _literal(ENV_PERSISTENCE_CLASS, IN_MEMORY_CLASS),
         ]
     if spec.backend == Backend.REDIS and spec.redis is not None:
@@ -114,48 +98,61 @@ def agent_env(store: TaskStore) -> list[EnvVar]:
     raise ValueError(f"TaskStore {store.metadata.name}: backend {spec.backend} has no settings")
 
 
-def config_hash(env: Sequence[EnvVar], secret_fingerprint: str | None) -> str:
-    """The pod template's ``tealagents.io/config-hash``: of the env and the password's fingerprint.
+def injects_library(store: TaskStore) -> bool:
+    """Whether agents of the store get the library (memory and redis; custom brings its own)."""
+    return store.spec.backend in (Backend.MEMORY, Backend.REDIS)
+
+
+def config_hash(
+    env: Sequence[EnvVar], secret_fingerprint: str | None, library_image: str | None = None
+) -> str:
+    """The pod template's ``tealagents.io/config-hash``: of the env, password and library image.
 
     ``secret_fingerprint`` comes from :func:`taskstore_operator.render.hashing.secret_fingerprint`
     (None without a password), so a rotated password rolls the agents while the hash
-    reveals nothing about it.
+    reveals nothing about it. ``library_image`` (None when no library is injected) is in
+    it so that the operator notices a new image and re-applies: the init container's
+    image is part of the pod template, so the agents roll with it.
     """
-    return stable_hash({"env": list(env), "passwordFingerprint": secret_fingerprint})
-
-
-def select_containers(deployment: Mapping[str, Any]) -> ContainerSelection:
-    """Every container of the pod template, or those the ``tealagents.io/containers`` names.
-
-    Init containers never get the environment. A blank annotation counts as absent.
-    """
-    present = [container["name"] for container in _containers(deployment)]
-    annotations = deployment.get("metadata", {}).get("annotations") or {}
-    wanted = [name.strip() for name in annotations.get(CONTAINERS_ANNOTATION, "").split(",")]
-    wanted = [name for name in wanted if name]
-    if not wanted:
-        return ContainerSelection(tuple(present), ())
-    return ContainerSelection(
-        names=tuple(name for name in present if name in wanted),
-        unknown=tuple(name for name in wanted if name not in present),
-    )
+    recipe: dict[str, Any] = {"env": list(env), "passwordFingerprint": secret_fingerprint}
+    if library_image is not None:
+        recipe["libraryImage"] = library_image
+    return stable_hash(recipe)
 
 
 def render_agent_deployment_patch(
-    deployment: Mapping[str, Any], store: TaskStore, env: Sequence[EnvVar], config_hash: str
+    deployment: Mapping[str, Any],
+    store: TaskStore,
+    containers: Sequence[str],
+    env: Sequence[EnvVar],
+    config_hash: str,
+    library_image: str | None = None,
 ) -> Manifest:
-    """The server-side-apply body that configures an opted-in Deployment (see module doc)."""
+    """The server-side-apply body that gives ``containers`` the environment (see module doc).
+
+    With ``library_image``, the body also carries the library's volume, init container and
+    read-only mounts (see :mod:`taskstore_operator.render.agent_library`), unless no
+    container is selected: then nothing would read it.
+    """
     template: Manifest = {
         "metadata": {
             "labels": {TASKSTORE_LABEL: store.metadata.name},
             "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
         }
     }
-    names = select_containers(deployment).names
-    if names:
-        template["spec"] = {
-            "containers": [{"name": name, "env": copy.deepcopy(list(env))} for name in names]
-        }
+    if containers:
+        selected: list[Manifest] = [
+            {"name": name, "env": copy.deepcopy(list(env))} for name in containers
+        ]
+        template["spec"] = {"containers": selected}
+        if library_image is not None:
+            for container in selected:
+                container["volumeMounts"] = [render_library_mount()]
+            template["spec"] = {
+                "volumes": [render_library_volume()],
+                "initContainers": [render_library_init_container(library_image)],
+                "containers": selected,
+            }
     return {**render_agent_removal_patch(deployment), "spec": {"template": template}}
 
 
@@ -167,51 +164,6 @@ def render_agent_removal_patch(deployment: Mapping[str, Any]) -> Manifest:
         "kind": "Deployment",
         "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
     }
-
-
-def owned_env_names(
-    deployment: Mapping[str, Any], field_manager: str = FIELD_MANAGER
-) -> dict[str, frozenset[str]]:
-    """Per container, the env variable names ``field_manager`` owns, read from managedFields."""
-    owned: dict[str, set[str]] = {}
-    for entry in deployment.get("metadata", {}).get("managedFields") or []:
-        if entry.get("manager") != field_manager:
-            continue
-        containers: Mapping[str, Any] = entry.get("fieldsV1") or {}
-        for step in _CONTAINERS_FIELDS:
-            containers = containers.get(step) or {}
-        for container_key, container_fields in containers.items():
-            container = _list_key_name(container_key)
-            if container is None:
-                continue
-            names = owned.setdefault(container, set())
-            for env_key in (container_fields or {}).get("f:env") or {}:
-                variable = _list_key_name(env_key)
-                if variable is not None:
-                    names.add(variable)
-    return {container: frozenset(names) for container, names in owned.items()}
-
-
-def env_conflicts(
-    deployment: Mapping[str, Any],
-    env: Sequence[EnvVar],
-    owned: Mapping[str, frozenset[str]],
-) -> list[EnvConflict]:
-    """Variables in the selected containers with names from ``env`` that we do not own.
-
-    ``owned`` is :func:`owned_env_names` of the same Deployment. Any result makes the
-    Deployment a conflict: it is reported on the TaskStore's status, not overwritten.
-    """
-    injected = {variable["name"] for variable in env}
-    selected = set(select_containers(deployment).names)
-    return [
-        EnvConflict(container["name"], variable["name"])
-        for container in _containers(deployment)
-        if container["name"] in selected
-        for variable in container.get("env") or []
-        if variable["name"] in injected
-        and variable["name"] not in owned.get(container["name"], frozenset())
-    ]
 
 
 def _literal(name: str, value: str) -> EnvVar:
@@ -228,12 +180,12 @@ def _redis_env(store: TaskStore, redis: RedisSpec) -> list[EnvVar]:
     host, port = _redis_address(store, redis)
     external = redis.external
     env = [
-        _literal(ENV_PERSISTENCE_MODULE, REDIS_MODULE),
+        _literal(ENV_PERSISTENCE_MODULE, ENTRY_FILE_PATH),
         _literal(ENV_PERSISTENCE_CLASS, REDIS_CLASS),
         _literal(ENV_REDIS_HOST, host),
         _literal(ENV_REDIS_PORT, str(port)),
         _literal(ENV_REDIS_DB, str(external.db if external is not None else 0)),
-        _literal(ENV_REDIS_TTL, str(store.spec.ttl_seconds)),
+        _literal(ENV_REDIS_TTL, str(store.spec.ttl_seconds or NEVER_EXPIRE_TTL_SECONDS)),
         _literal(ENV_REDIS_SSL, "true" if external is not None and external.tls else "false"),
     ]
     secret = password_secret_ref(store)
@@ -251,15 +203,8 @@ def _redis_env(store: TaskStore, redis: RedisSpec) -> list[EnvVar]:
     return env
 
 
-def _containers(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def containers_of(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The containers of the Deployment's pod template (init containers excluded)."""
     template_spec = deployment.get("spec", {}).get("template", {}).get("spec", {})
     containers: list[Mapping[str, Any]] = template_spec.get("containers") or []
     return containers
-
-
-def _list_key_name(key: str) -> str | None:
-    """The ``name`` of a managedFields list-map key such as ``k:{"name":"app"}``."""
-    if not key.startswith("k:"):
-        return None
-    name = json.loads(key[2:]).get("name")
-    return name if isinstance(name, str) else None

@@ -14,12 +14,11 @@ def stable_hash(value: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
 
 
-def secret_fingerprint(secret_uid: str, data_value: str) -> str:
-    """A fingerprint of one Secret value (the base64 string from ``Secret.data``).
+def secret_fingerprint(key: str, data_value: str) -> str:
+    """A keyed fingerprint of one Secret value (the base64 string from ``Secret.data``).
 
-    Keyed with the Secret's uid: the fingerprint ends up in pod template annotations,
-    which more people can read than the Secret, and a plain hash of a weak password could
-    be brute-forced offline. The uid is normally seen only by those who can read the
-    Secret, and a recreated Secret gets a new one, which rolls pods as a new password must.
+    Keyed, because a plain hash of a weak password could be brute-forced offline from the
+    pod template annotations it ends up in; which key is chosen, and why, is
+    :func:`taskstore_operator.plan.backend.password_fingerprint`'s decision.
     """
-    return hmac.new(secret_uid.encode(), data_value.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key.encode(), data_value.encode(), hashlib.sha256).hexdigest()

@@ -18,6 +18,7 @@ from taskstore_operator.api.contract import (
     API_VERSION,
     CONFIG_HASH_ANNOTATION,
     KIND,
+    MANAGED_BY_LABELS,
     PASSWORD_KEY,
     REDIS_PORT,
     SPEC_HASH_ANNOTATION,
@@ -84,10 +85,10 @@ def redis_host(store: TaskStore) -> str:
 
 def managed_redis(store: TaskStore) -> ManagedRedis:
     """The store's managed Redis settings; ValueError if it has none."""
-    redis = store.spec.redis
-    if redis is None or redis.managed is None:
+    managed = store.managed_redis
+    if managed is None:
         raise ValueError(f"TaskStore {store.metadata.name} has no managed Redis")
-    return redis.managed
+    return managed
 
 
 def selector_labels(store: TaskStore) -> dict[str, str]:
@@ -99,7 +100,7 @@ def redis_labels(store: TaskStore) -> dict[str, str]:
     """The recommended labels of every managed Redis object."""
     return {
         **selector_labels(store),
-        "app.kubernetes.io/managed-by": "taskstore-operator",
+        **MANAGED_BY_LABELS,
         "app.kubernetes.io/part-of": "teal-agents",
     }
 

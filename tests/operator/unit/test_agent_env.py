@@ -10,6 +10,7 @@ from taskstore_operator.render.agent_env import (
     agent_env,
     config_hash,
     endpoint,
+    injects_library,
     password_secret_ref,
 )
 from taskstore_operator.render.hashing import secret_fingerprint, stable_hash
@@ -20,14 +21,14 @@ StoreFactory = Callable[..., TaskStore]
 MEMORY_ENV = [
     {
         "name": "TA_PERSISTENCE_MODULE",
-        "value": "teal_taskstore.persistence.in_memory_persistence_manager",
+        "value": "/opt/teal-taskstore/teal_taskstore_entry.py",
     },
     {"name": "TA_PERSISTENCE_CLASS", "value": "InMemoryPersistenceManager"},
 ]
 REDIS_CLASS_ENV = [
     {
         "name": "TA_PERSISTENCE_MODULE",
-        "value": "teal_taskstore.persistence.redis_persistence_manager",
+        "value": "/opt/teal-taskstore/teal_taskstore_entry.py",
     },
     {"name": "TA_PERSISTENCE_CLASS", "value": "RedisTaskPersistenceManager"},
 ]
@@ -66,7 +67,8 @@ def secret(name: str, key: str) -> Manifest:
                 value("TA_REDIS_HOST", "tasks-redis.agents.svc"),
                 value("TA_REDIS_PORT", "6379"),
                 value("TA_REDIS_DB", "0"),
-                value("TA_REDIS_TTL", "0"),
+                # The framework's own Redis readers refuse 0: "never" is 2**31 - 1 s.
+                value("TA_REDIS_TTL", "2147483647"),
                 value("TA_REDIS_SSL", "false"),
                 secret("tasks-redis-auth", "password"),
                 value("TA_REDIS_KEY_PREFIX", "team-a:"),
@@ -273,3 +275,26 @@ def test_the_config_hash_of_a_store_never_contains_its_password(make_store: Stor
 def test_stable_hash_ignores_key_order() -> None:
     assert stable_hash({"a": 1, "b": [1, 2]}) == stable_hash({"b": [1, 2], "a": 1})
     assert stable_hash({"a": 1}) != stable_hash({"a": 2})
+
+
+def test_the_library_image_is_in_the_config_hash_when_injected() -> None:
+    env = [value("A", "1")]
+    assert config_hash(env, None, "image:1") != config_hash(env, None, "image:2")
+    assert config_hash(env, None, "image:1") != config_hash(env, None)
+    # Without a library (custom), the recipe is the one of earlier versions.
+    assert config_hash(env, "fp") == stable_hash({"env": env, "passwordFingerprint": "fp"})
+
+
+@pytest.mark.parametrize(
+    ("spec", "injected"),
+    [
+        ({}, True),
+        ({"backend": "redis", "redis": {"managed": {}}}, True),
+        ({"backend": "redis", "redis": {"external": {"host": "h"}}}, True),
+        ({"backend": "custom", "custom": {"module": "/app/s.py", "className": "S"}}, False),
+    ],
+)
+def test_memory_and_redis_get_the_library(
+    make_store: StoreFactory, spec: Manifest, injected: bool
+) -> None:
+    assert injects_library(make_store(spec)) is injected

@@ -1,21 +1,14 @@
-"""Server-side-apply bodies for agent Deployments, container selection, and conflicts."""
+"""Server-side-apply bodies for agent Deployments (render/agent_env.py)."""
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from taskstore_operator.api.models import TaskStore
+from taskstore_operator.plan.agents import ContainerSelection, select_containers
 from taskstore_operator.render.agent_env import (
-    ContainerSelection,
-    EnvConflict,
     agent_env,
-    env_conflicts,
-    owned_env_names,
     render_agent_deployment_patch,
     render_agent_removal_patch,
-    select_containers,
 )
 
 Manifest = dict[str, Any]
@@ -27,37 +20,10 @@ ENV = [
 ]
 
 
-def managed_fields(manager: str, containers: dict[str, list[str]]) -> Manifest:
-    """A managedFields entry owning the given env names, as the API server records it."""
-
-    def key(name: str) -> str:
-        return "k:" + json.dumps({"name": name}, separators=(",", ":"))
-
-    return {
-        "manager": manager,
-        "operation": "Apply",
-        "apiVersion": "apps/v1",
-        "fieldsType": "FieldsV1",
-        "fieldsV1": {
-            "f:spec": {
-                "f:template": {
-                    "f:spec": {
-                        "f:containers": {
-                            key(container): {
-                                ".": {},
-                                "f:name": {},
-                                "f:env": {
-                                    key(variable): {".": {}, "f:name": {}, "f:value": {}}
-                                    for variable in variables
-                                },
-                            }
-                            for container, variables in containers.items()
-                        }
-                    }
-                }
-            }
-        },
-    }
+def patch_of(deployment: Manifest, store: TaskStore, env: Any, digest: str) -> Manifest:
+    """The apply body for the containers the Deployment selects."""
+    containers = select_containers(deployment).names
+    return render_agent_deployment_patch(deployment, store, containers, env, digest)
 
 
 def test_the_patch_carries_label_hash_and_env_for_every_container(
@@ -65,7 +31,7 @@ def test_the_patch_carries_label_hash_and_env_for_every_container(
 ) -> None:
     store = make_store()
     env = agent_env(store)
-    patch = render_agent_deployment_patch(make_deployment(), store, env, "0123456789abcdef")
+    patch = patch_of(make_deployment(), store, env, "0123456789abcdef")
     assert patch == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -90,7 +56,7 @@ def test_the_patch_carries_label_hash_and_env_for_every_container(
 def test_the_patch_owns_nothing_else(
     make_deployment: DeploymentFactory, make_store: StoreFactory
 ) -> None:
-    patch = render_agent_deployment_patch(make_deployment(), make_store(), ENV, "h")
+    patch = patch_of(make_deployment(), make_store(), ENV, "h")
     for container in patch["spec"]["template"]["spec"]["containers"]:
         assert set(container) == {"name", "env"}
     assert set(patch["spec"]) == {"template"}
@@ -100,30 +66,11 @@ def test_the_patch_owns_nothing_else(
 def test_containers_do_not_share_env_objects(
     make_deployment: DeploymentFactory, make_store: StoreFactory
 ) -> None:
-    patch = render_agent_deployment_patch(make_deployment(), make_store(), ENV, "h")
+    patch = patch_of(make_deployment(), make_store(), ENV, "h")
     first, second = patch["spec"]["template"]["spec"]["containers"]
     assert first["env"] == second["env"]
     assert first["env"] is not second["env"]
     assert first["env"][0] is not ENV[0]
-
-
-@pytest.mark.parametrize(
-    ("annotation", "selection"),
-    [
-        (None, ContainerSelection(("agent", "sidecar"), ())),
-        ("agent", ContainerSelection(("agent",), ())),
-        (" sidecar , agent ", ContainerSelection(("agent", "sidecar"), ())),
-        ("agent,missing", ContainerSelection(("agent",), ("missing",))),
-        ("missing", ContainerSelection((), ("missing",))),
-        ("", ContainerSelection(("agent", "sidecar"), ())),
-        (" , ", ContainerSelection(("agent", "sidecar"), ())),
-    ],
-)
-def test_select_containers(
-    make_deployment: DeploymentFactory, annotation: str | None, selection: ContainerSelection
-) -> None:
-    annotations = {} if annotation is None else {"tealagents.io/containers": annotation}
-    assert select_containers(make_deployment(annotations=annotations)) == selection
 
 
 def test_init_containers_never_get_the_environment(
@@ -134,7 +81,7 @@ def test_init_containers_never_get_the_environment(
         annotations={"tealagents.io/containers": "migrate,agent"},
     )
     assert select_containers(deployment) == ContainerSelection(("agent",), ("migrate",))
-    patch = render_agent_deployment_patch(deployment, make_store(), ENV, "h")
+    patch = patch_of(deployment, make_store(), ENV, "h")
     assert [c["name"] for c in patch["spec"]["template"]["spec"]["containers"]] == ["agent"]
     assert "initContainers" not in patch["spec"]["template"]["spec"]
 
@@ -143,7 +90,7 @@ def test_no_selected_container_leaves_the_containers_list_out(
     make_deployment: DeploymentFactory, make_store: StoreFactory
 ) -> None:
     deployment = make_deployment(annotations={"tealagents.io/containers": "missing"})
-    patch = render_agent_deployment_patch(deployment, make_store(), ENV, "h")
+    patch = patch_of(deployment, make_store(), ENV, "h")
     assert "spec" not in patch["spec"]["template"]
 
 
@@ -157,118 +104,76 @@ def test_the_removal_patch_names_the_object_and_owns_nothing(
     }
 
 
-def test_owned_env_names_reads_only_our_manager(make_deployment: DeploymentFactory) -> None:
-    deployment = make_deployment(
-        managed_fields=[
-            managed_fields("taskstore-operator", {"agent": ["TA_REDIS_HOST", "TA_REDIS_PORT"]}),
-            managed_fields("kubectl", {"agent": ["LOG_LEVEL"], "sidecar": ["X"]}),
-            managed_fields("taskstore-operator", {"sidecar": ["TA_REDIS_HOST"]}),
-        ]
-    )
-    assert owned_env_names(deployment) == {
-        "agent": frozenset({"TA_REDIS_HOST", "TA_REDIS_PORT"}),
-        "sidecar": frozenset({"TA_REDIS_HOST"}),
-    }
-    assert owned_env_names(deployment, "kubectl") == {
-        "agent": frozenset({"LOG_LEVEL"}),
-        "sidecar": frozenset({"X"}),
-    }
+# -- the library (memory and redis) ------------------------------------------------------------
+
+LIBRARY_IMAGE = "registry.example/teal-taskstore:1"
 
 
-def test_owned_env_names_tolerates_entries_without_containers(
-    make_deployment: DeploymentFactory,
+def test_the_library_comes_with_the_environment(
+    make_deployment: DeploymentFactory, make_store: StoreFactory
 ) -> None:
-    deployment = make_deployment(
-        managed_fields=[
-            {"manager": "taskstore-operator", "operation": "Apply"},
-            {
-                "manager": "taskstore-operator",
-                "operation": "Apply",
-                "fieldsV1": {"f:spec": {"f:template": {"f:metadata": {"f:labels": {}}}}},
-            },
-        ]
+    deployment = make_deployment(init_containers=[{"name": "migrate", "image": "m"}])
+    containers = select_containers(deployment).names
+    patch = render_agent_deployment_patch(
+        deployment, make_store(), containers, ENV, "h", LIBRARY_IMAGE
     )
-    assert owned_env_names(deployment) == {}
-    assert owned_env_names(make_deployment()) == {}
 
-
-def test_owned_env_names_ignores_non_key_entries(make_deployment: DeploymentFactory) -> None:
-    entry = managed_fields("taskstore-operator", {"agent": ["A"]})
-    containers = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
-    containers["."] = {}
-    containers['k:{"name":"agent"}']["f:env"]["."] = {}
-    assert owned_env_names(make_deployment(managed_fields=[entry])) == {"agent": frozenset({"A"})}
-
-
-def hand_set(*names: str) -> list[Manifest]:
-    return [{"name": name, "value": "by hand"} for name in names]
-
-
-@pytest.mark.parametrize(
-    ("agent_env_vars", "owned", "annotation", "conflicts"),
-    [
-        pytest.param([], {}, None, [], id="nothing-set"),
-        pytest.param(hand_set("LOG_LEVEL"), {}, None, [], id="unrelated-names"),
-        pytest.param(
-            hand_set("TA_PERSISTENCE_CLASS", "LOG_LEVEL"),
-            {},
-            None,
-            [EnvConflict("agent", "TA_PERSISTENCE_CLASS")],
-            id="hand-set-injected-name",
-        ),
-        pytest.param(
-            hand_set("TA_PERSISTENCE_CLASS"),
-            {"agent": frozenset({"TA_PERSISTENCE_CLASS"})},
-            None,
-            [],
-            id="ours-from-a-previous-apply",
-        ),
-        pytest.param(
-            hand_set("TA_PERSISTENCE_CLASS"),
-            {"sidecar": frozenset({"TA_PERSISTENCE_CLASS"})},
-            None,
-            [EnvConflict("agent", "TA_PERSISTENCE_CLASS")],
-            id="owned-in-another-container",
-        ),
-        pytest.param(
-            hand_set("TA_PERSISTENCE_CLASS"),
-            {},
-            "sidecar",
-            [],
-            id="container-not-selected",
-        ),
-    ],
-)
-def test_env_conflicts(
-    make_deployment: DeploymentFactory,
-    agent_env_vars: list[Manifest],
-    owned: dict[str, frozenset[str]],
-    annotation: str | None,
-    conflicts: list[EnvConflict],
-) -> None:
-    deployment = make_deployment(
-        containers=[
-            {"name": "agent", "image": "a", "env": agent_env_vars},
-            {"name": "sidecar", "image": "s"},
-        ],
-        annotations={} if annotation is None else {"tealagents.io/containers": annotation},
-    )
-    assert env_conflicts(deployment, ENV, owned) == conflicts
-
-
-def test_conflicts_with_owned_fields_read_from_the_deployment(
-    make_deployment: DeploymentFactory,
-) -> None:
-    deployment = make_deployment(
-        containers=[
-            {"name": "agent", "image": "a", "env": hand_set("TA_PERSISTENCE_MODULE")},
-            {"name": "sidecar", "image": "s", "env": hand_set("TA_PERSISTENCE_MODULE")},
-        ],
-        managed_fields=[
-            managed_fields("taskstore-operator", {"agent": ["TA_PERSISTENCE_MODULE"]}),
-            managed_fields("kubectl", {"sidecar": ["TA_PERSISTENCE_MODULE"]}),
-        ],
-    )
-    assert env_conflicts(deployment, ENV, owned_env_names(deployment)) == [
-        EnvConflict("sidecar", "TA_PERSISTENCE_MODULE")
+    pod = patch["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "teal-taskstore-library", "emptyDir": {"sizeLimit": "64Mi"}}]
+    [init] = pod["initContainers"]
+    assert init["name"] == "teal-taskstore-library"
+    assert init["image"] == LIBRARY_IMAGE
+    assert init["command"] == [
+        "python",
+        "-m",
+        "teal_taskstore",
+        "copy-library",
+        "/opt/teal-taskstore",
     ]
+    assert init["volumeMounts"] == [
+        {"name": "teal-taskstore-library", "mountPath": "/opt/teal-taskstore"}
+    ]
+    assert init["resources"]["requests"] and init["resources"]["limits"]
+    for container in pod["containers"]:
+        assert container["volumeMounts"] == [
+            {"name": "teal-taskstore-library", "mountPath": "/opt/teal-taskstore", "readOnly": True}
+        ]
+        assert container["env"] == ENV
+    # The pod's own init containers get nothing.
+    assert [c["name"] for c in pod["initContainers"]] == ["teal-taskstore-library"]
+
+
+def test_the_init_container_passes_the_restricted_pod_security_standard(
+    make_deployment: DeploymentFactory, make_store: StoreFactory
+) -> None:
+    patch = patch_with_library(make_deployment(), make_store())
+    [init] = patch["spec"]["template"]["spec"]["initContainers"]
+    context = init["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "add" not in context["capabilities"]
+    assert not context.get("privileged")
+
+
+def test_no_selected_container_gets_no_library(
+    make_deployment: DeploymentFactory, make_store: StoreFactory
+) -> None:
+    deployment = make_deployment(annotations={"tealagents.io/containers": "missing"})
+    assert "spec" not in patch_with_library(deployment, make_store())["spec"]["template"]
+
+
+def test_patches_do_not_share_library_objects(
+    make_deployment: DeploymentFactory, make_store: StoreFactory
+) -> None:
+    first = patch_with_library(make_deployment(), make_store())
+    second = patch_with_library(make_deployment(), make_store())
+    first["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]["x"] = 1
+    assert "x" not in second["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]
+
+
+def patch_with_library(deployment: Manifest, store: TaskStore) -> Manifest:
+    containers = select_containers(deployment).names
+    return render_agent_deployment_patch(deployment, store, containers, ENV, "h", LIBRARY_IMAGE)

@@ -6,7 +6,6 @@ and ``agent-patch.yaml`` out. Review a rendering change in the diff of these fil
 regenerate them with ``UPDATE_GOLDEN=1 python -m pytest tests/operator``.
 """
 
-import base64
 import os
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,15 @@ import yaml
 from pydantic import SecretStr
 
 from taskstore_operator.api.validation import parse_taskstore
+from taskstore_operator.plan.agents import select_containers
+from taskstore_operator.plan.backend import password_fingerprint
 from taskstore_operator.render.agent_env import (
     agent_env,
     config_hash,
+    injects_library,
     password_secret_ref,
     render_agent_deployment_patch,
 )
-from taskstore_operator.render.hashing import secret_fingerprint
 from taskstore_operator.render.redis import (
     render_redis_configmap,
     render_redis_networkpolicy,
@@ -39,6 +40,7 @@ HEADER = (
 )
 # Fixed stand-ins for what the reconciler reads from the cluster.
 PASSWORD = SecretStr("golden-password-not-a-secret")
+LIBRARY_IMAGE = "ghcr.io/tealagents/taskstore-operator:0.1.0"
 SECRET_UID = "0b6a3d0e-1f7c-4e9a-8a51-6c2d9e0f1a22"
 
 
@@ -69,18 +71,28 @@ def load(case: str, name: str) -> dict[str, Any]:
 def render_case(case: str) -> dict[str, str]:
     """File name -> expected content, for one case."""
     store = parse_taskstore(load(case, "taskstore.yaml"))
-    encoded_password = base64.b64encode(PASSWORD.get_secret_value().encode()).decode()
+    # The password Secret as the reconciler reads it (generated or passwordSecretRef).
+    secret = render_redis_secret(store, PASSWORD)
+    secret["metadata"]["uid"] = SECRET_UID
     fingerprint = (
-        secret_fingerprint(SECRET_UID, encoded_password)
+        password_fingerprint(store, secret).fingerprint
         if password_secret_ref(store) is not None
         else None
     )
     env = agent_env(store)
+    deployment = load(case, "deployment.yaml")
+    containers = select_containers(deployment).names
+    library_image = LIBRARY_IMAGE if injects_library(store) else None
     patch = render_agent_deployment_patch(
-        load(case, "deployment.yaml"), store, env, config_hash(env, fingerprint)
+        deployment,
+        store,
+        containers,
+        env,
+        config_hash(env, fingerprint, library_image),
+        library_image,
     )
     outputs = {"agent-patch.yaml": dump(patch)}
-    if store.spec.redis is not None and store.spec.redis.managed is not None:
+    if store.managed_redis is not None:
         assert fingerprint is not None
         outputs["redis.yaml"] = dump(
             render_redis_secret(store, PASSWORD),

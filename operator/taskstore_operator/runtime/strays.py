@@ -5,7 +5,7 @@ A reconcile finds the Deployments that opt in to its store with a label selector
 reconcile reads them one by one. Fed and read in the event loop only.
 """
 
-from taskstore_operator.handlers.queue import Key
+from taskstore_operator.runtime.queue import Key
 
 
 class StrayDeployments:

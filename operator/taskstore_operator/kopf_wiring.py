@@ -3,35 +3,35 @@
 Only event handlers and one index are registered, never kopf's create/update/resume/delete
 handlers: those store progress and a last-handled configuration on the objects they
 watch, which would be drift on users' Deployments and writes on every TaskStore. The
-reconcile queue does the work (see :mod:`taskstore_operator.handlers.queue`).
+reconcile queue does the work (see :mod:`taskstore_operator.runtime.queue`).
 
 An event does not enqueue a store whose reconciles have already read or written the
-version of the object it carries (see :mod:`taskstore_operator.handlers.seen`): the echoes
+version of the object it carries (see :mod:`taskstore_operator.runtime.seen`): the echoes
 of the operator's own writes, and, at start, the listed objects that a reconcile has read
 already. The Deployment handler also keeps track of stray Deployments (see
-:mod:`taskstore_operator.handlers.strays`) before it enqueues, so the reconcile it starts
+:mod:`taskstore_operator.runtime.strays`) before it enqueues, so the reconcile it starts
 reads the Deployment of that event.
 """
 
 import asyncio
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import kopf
 
-from taskstore_operator.api.contract import GROUP, KIND, PLURAL, VERSION
-from taskstore_operator.handlers.queue import Key, ReconcileQueue
-from taskstore_operator.handlers.reconciler import Reconciler
-from taskstore_operator.handlers.seen import SeenVersions
-from taskstore_operator.handlers.strays import StrayDeployments
+from taskstore_operator.api.contract import GROUP, KIND, MANAGED_BY_LABELS
+from taskstore_operator.api.kinds import DEPLOYMENT, MANAGED_KINDS, SECRET, TASKSTORE, Kind
 from taskstore_operator.kube import connect
-from taskstore_operator.reconcile import stores_named_by, stray_injection
+from taskstore_operator.plan.agents import stores_named_by, stray_injection
+from taskstore_operator.runtime.queue import Key, ReconcileQueue
+from taskstore_operator.runtime.reconciler import Reconciler
+from taskstore_operator.runtime.seen import SeenVersions
+from taskstore_operator.runtime.strays import StrayDeployments
 
 # kopf's own finalizer, for handlers that would need one (none do). It must differ from
 # the operator's finalizer: kopf removes its finalizer from any object that no handler needs
 # it for, so sharing the name would release TaskStores before their agents are cleaned.
 KOPF_FINALIZER: Final = f"{GROUP}/kopf-finalizer"
-MANAGED_SELECTOR: Final = {"app.kubernetes.io/managed-by": "taskstore-operator"}
 WORKERS: Final = 4
 
 
@@ -48,7 +48,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
 async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     """Configure kopf and start the reconcile queue."""
     configure(settings)
-    reconciler = Reconciler(connect())
+    reconciler = Reconciler(connect(), memo.settings)
     strays = StrayDeployments()
 
     async def reconcile(key: Key) -> None:
@@ -67,7 +67,18 @@ async def stop(memo: Any, **_: Any) -> None:
     memo.queue_task.cancel()
 
 
-@kopf.index(GROUP, VERSION, PLURAL)
+class _Coordinates(TypedDict):
+    group: str
+    version: str
+    plural: str
+
+
+def _of(kind: Kind) -> _Coordinates:
+    """kopf's coordinates of a kind, from the table of kinds."""
+    return {"group": kind.group, "version": kind.version, "plural": kind.plural}
+
+
+@kopf.index(**_of(TASKSTORE))
 def password_secrets(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
 ) -> dict[tuple[str | None, str], str]:
@@ -77,7 +88,7 @@ def password_secrets(
     return {(namespace, secret): name} if isinstance(secret, str) else {}
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(**_of(TASKSTORE))
 def taskstore_event(
     body: kopf.Body, event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
@@ -85,7 +96,7 @@ def taskstore_event(
     _enqueue(memo, namespace, {name}, KIND, body, event)
 
 
-@kopf.on.event("apps", "v1", "deployments")
+@kopf.on.event(**_of(DEPLOYMENT))
 def deployment_event(
     body: kopf.Body, event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
@@ -97,10 +108,6 @@ def deployment_event(
     _enqueue(memo, namespace, stores_named_by(body), "Deployment", body, event)
 
 
-@kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED_SELECTOR)
-@kopf.on.event("v1", "configmaps", labels=MANAGED_SELECTOR)
-@kopf.on.event("v1", "services", labels=MANAGED_SELECTOR)
-@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED_SELECTOR)
 def managed_object_event(
     body: kopf.Body, event: kopf.RawEvent, namespace: str | None, memo: Any, **_: Any
 ) -> None:
@@ -109,7 +116,13 @@ def managed_object_event(
     _enqueue(memo, namespace, stores_named_by(body), kind, body, event)
 
 
-@kopf.on.event("v1", "secrets")
+# Every managed kind but the Secret, which has its own handler (external Secrets too).
+for _managed in MANAGED_KINDS:
+    if _managed is not SECRET:
+        kopf.on.event(**_of(_managed), labels=MANAGED_BY_LABELS)(managed_object_event)
+
+
+@kopf.on.event(**_of(SECRET))
 def secret_event(
     body: kopf.Body,
     event: kopf.RawEvent,

@@ -1,48 +1,50 @@
-"""One reconcile of one TaskStore: read the state, plan (pure), write only what the plan says.
+"""One reconcile of one TaskStore: one observation, one plan (pure), the writes it lists.
 
 The reads are plain GETs and LISTs, so a reconcile always sees the latest state, and a
 converged store costs reads only: no write request at all. Deployments are read by the
 store's opt-in label selector, plus, one by one, the few that carry the store's
 injection but whose label no longer names it (the watch knows them: see
-:mod:`taskstore_operator.handlers.strays`). The version of every object read or written
+:mod:`taskstore_operator.runtime.strays`). The version of every object read or written
 is remembered in :class:`SeenVersions`, so its watch event does not start a reconcile
 of the same store again.
+
+The spec is parsed once, here, and handed to the planner in the observation. When a
+managed Redis's generated password Secret is missing, a new password is drawn into the
+observation, and the plan creates the Secret along with everything that depends on it.
 """
 
 import contextlib
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from taskstore_operator.api.contract import API_VERSION, KIND
+from taskstore_operator.api.contract import API_VERSION, FINALIZER, KIND
 from taskstore_operator.api.models import TaskStore
-from taskstore_operator.api.validation import InvalidSpecError, parse_taskstore
-from taskstore_operator.handlers.queue import Key
-from taskstore_operator.handlers.seen import SeenVersions
 from taskstore_operator.kube import Kube, KubeError
 from taskstore_operator.metrics import INJECTED_AGENTS, WRITES
-from taskstore_operator.reconcile import (
-    FINALIZER,
+from taskstore_operator.plan.agents import label_of, opt_in_selector
+from taskstore_operator.plan.backend import managed_object_refs, password_fingerprint
+from taskstore_operator.plan.observed import (
     Event,
     ObjectRef,
     Observed,
     PasswordSecret,
     Plan,
-    managed_object_refs,
-    opt_in_selector,
-    plan_error_status,
-    plan_reconcile,
+    Settings,
+    parse,
+    ref_of,
     store_ref,
 )
+from taskstore_operator.plan.reconcile import plan_reconcile
+from taskstore_operator.plan.status import plan_error_status
 from taskstore_operator.render.agent_env import password_secret_ref
-from taskstore_operator.render.hashing import secret_fingerprint
-from taskstore_operator.render.redis import generate_password, redis_labels, render_redis_secret
+from taskstore_operator.render.redis import generate_password, redis_labels
+from taskstore_operator.runtime.queue import Key
+from taskstore_operator.runtime.seen import SeenVersions
 
 log = logging.getLogger(__name__)
 
-# A reconcile that created the password Secret plans once more to use it.
-MAX_PASSES: Final = 2
 # Warnings on Deployments cannot be tied to a status transition; they are sent once per process.
 ONCE_PER_PROCESS_REASONS: Final = frozenset({"TaskStoreNotFound"})
 
@@ -50,8 +52,9 @@ ONCE_PER_PROCESS_REASONS: Final = frozenset({"TaskStoreNotFound"})
 class Reconciler:
     """Reconciles TaskStores through :class:`Kube` (synchronous: run it in a thread)."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, settings: Settings) -> None:
         self._kube = kube
+        self._settings = settings
         self._warned: set[tuple[str, str]] = set()
         self.seen = SeenVersions()
 
@@ -61,18 +64,15 @@ class Reconciler:
         ``strays`` names the Deployments known to carry the store's injection though their
         label no longer names it.
         """
-        for _ in range(MAX_PASSES):
-            observed = self.observe(namespace, name, strays)
-            plan = plan_reconcile(observed)
-            if plan.writes:
-                try:
-                    self.execute(observed, plan)
-                except KubeError as error:
-                    self._report_error(observed, error)
-                    raise
-            self._record_agents(observed, plan)
-            if plan.create_password_secret is None:
-                return
+        observed = self.observe(namespace, name, strays)
+        plan = plan_reconcile(observed, self._settings)
+        if plan.writes:
+            try:
+                self.execute(observed, plan)
+            except KubeError as error:
+                self._report_error(observed, error)
+                raise
+        self._record_agents(observed, plan)
 
     def observe(self, namespace: str, name: str, strays: Collection[str] = ()) -> Observed:
         """Read everything one reconcile of ``namespace/name`` needs (``strays``: see reconcile)."""
@@ -83,9 +83,19 @@ class Reconciler:
         deployments = self._deployments(namespace, name, strays)
         for read in (manifest or {}, *deployments):
             self.seen.record(key, read)
-        store = _parse(manifest)
+        other_stores = self._other_stores(namespace, name, deployments)
+        parsed = parse(manifest)
+        store = parsed if isinstance(parsed, TaskStore) else None
         if manifest is None or store is None:
-            return Observed(manifest, namespace, name, now, deployments=deployments)
+            return Observed(
+                manifest,
+                namespace,
+                name,
+                now,
+                parsed,
+                deployments=deployments,
+                other_stores=other_stores,
+            )
         managed = {
             ref.kind: live
             for ref in managed_object_refs(store)
@@ -95,22 +105,29 @@ class Reconciler:
             self.seen.record(key, read)
         statefulset = managed.get("StatefulSet") or {}
         claims: list[ObjectRef] = []
-        if manifest["metadata"].get("deletionTimestamp"):
+        deleting = bool(manifest["metadata"].get("deletionTimestamp"))
+        if deleting:
             selector = ",".join(f"{key}={value}" for key, value in redis_labels(store).items())
             claims = [
                 ObjectRef("v1", "PersistentVolumeClaim", namespace, claim["metadata"]["name"])
                 for claim in kube.list("v1", "PersistentVolumeClaim", namespace, selector)
             ]
+        password = self._password(key, store, managed.get("Secret"))
+        # Drawn here, the only place that may be random; the plan creates the Secret with it.
+        missing = store.managed_redis is not None and password is None and not deleting
         return Observed(
             manifest,
             namespace,
             name,
             now,
+            parsed,
             managed=managed,
-            password=self._password(key, store, managed.get("Secret")),
+            password=password,
+            new_password=generate_password() if missing else None,
             redis_ready_replicas=int((statefulset.get("status") or {}).get("readyReplicas") or 0),
             deployments=deployments,
             claims=claims,
+            other_stores=other_stores,
         )
 
     def execute(self, observed: Observed, plan: Plan) -> None:
@@ -123,19 +140,27 @@ class Reconciler:
         if plan.add_finalizer:
             self._write("finalizer", ref)
             record(key, kube.set_finalizer(ref, FINALIZER, present=True))
-        if plan.create_password_secret is not None:
-            self._create_password_secret(key, plan.create_password_secret)
+        for manifest in plan.create:
+            self._write("create", ref_of(manifest))
+            # A 409 (created meanwhile) fails the reconcile: the rest of the plan assumed
+            # the value this manifest holds. The retry reads the Secret that exists.
+            record(key, kube.create(manifest))
         for manifest in plan.apply:
-            self._write("managed", _ref_of(manifest))
+            self._write("managed", ref_of(manifest))
             record(key, kube.apply(manifest, force=True))
+        # One Deployment's failure must not keep the others from converging: each is
+        # tried, and the first failure is raised once all are (status reports it).
+        failures: list[KubeError] = []
         for body in plan.apply_deployments:
-            self._write("deployment", _ref_of(body))
-            record(key, kube.apply(body, force=False))
+            force = body["metadata"]["name"] in plan.force_deployments
+            self._isolated(failures, self._apply_deployment, key, body, force)
         for body in plan.strip_deployments:
-            self._strip(key, body)
+            self._isolated(failures, self._strip, key, body)
         for gone in plan.delete:
             self._write("delete", gone)
             kube.delete(gone)
+        if failures:
+            raise failures[0]
         if plan.status is not None:
             self._write("status", ref)
             record(key, kube.apply_status(ref, plan.status))
@@ -159,6 +184,18 @@ class Reconciler:
                 found.append(deployment)
         return found
 
+    def _other_stores(
+        self, namespace: str, name: str, deployments: Collection[Mapping[str, Any]]
+    ) -> frozenset[str]:
+        """The other stores the Deployments' labels name that exist and are not going."""
+        labels = {label_of(deployment) for deployment in deployments} - {name, None}
+        found = set()
+        for other in sorted(label for label in labels if label is not None):
+            store = self._kube.get(API_VERSION, KIND, namespace, other)
+            if store is not None and not store["metadata"].get("deletionTimestamp"):
+                found.add(other)
+        return frozenset(found)
+
     def _password(
         self, key: Key, store: TaskStore, generated: Mapping[str, Any] | None
     ) -> PasswordSecret | None:
@@ -166,30 +203,29 @@ class Reconciler:
         secret_ref = password_secret_ref(store)
         if secret_ref is None:
             return None
-        redis = store.spec.redis
         secret = generated
-        if redis is not None and redis.external is not None:
+        if store.external_redis is not None:
             secret = self._kube.get("v1", "Secret", store.metadata.namespace, secret_ref.name)
         if secret is None:
             return None
         self.seen.record(key, secret)
-        value = (secret.get("data") or {}).get(secret_ref.key)
-        if not isinstance(value, str):
-            return PasswordSecret(fingerprint=None)
-        return PasswordSecret(fingerprint=secret_fingerprint(secret["metadata"]["uid"], value))
+        return password_fingerprint(store, secret)
 
-    def _create_password_secret(self, key: Key, store: TaskStore) -> None:
-        secret = render_redis_secret(store, generate_password())
-        self._write("password-secret", _ref_of(secret))
+    @staticmethod
+    def _isolated(failures: list[KubeError], write: Callable[..., None], *args: Any) -> None:
+        """Make one Deployment write; a failure is logged and kept, not raised."""
         try:
-            self.seen.record(key, self._kube.create(secret))
+            write(*args)
         except KubeError as error:
-            # Created meanwhile (a concurrent pass): the next pass reads it.
-            if error.status != 409:
-                raise
+            log.warning("%s", error)
+            failures.append(error)
+
+    def _apply_deployment(self, key: Key, body: Mapping[str, Any], force: bool) -> None:
+        self._write("deployment", ref_of(body))
+        self.seen.record(key, self._kube.apply(body, force=force))
 
     def _strip(self, key: Key, body: Mapping[str, Any]) -> None:
-        ref = _ref_of(body)
+        ref = ref_of(body)
         self._write("deployment", ref)
         try:
             self.seen.record(key, self._kube.apply(body, force=False))
@@ -244,20 +280,3 @@ class Reconciler:
     def _write(what: str, ref: ObjectRef) -> None:
         WRITES.labels(what).inc()
         log.info("write %s: %s %s/%s", what, ref.kind, ref.namespace, ref.name)
-
-
-def _parse(manifest: Mapping[str, Any] | None) -> TaskStore | None:
-    """The TaskStore, or None when it is missing or invalid (the plan reports that)."""
-    if manifest is None:
-        return None
-    try:
-        return parse_taskstore(manifest)
-    except InvalidSpecError:
-        return None
-
-
-def _ref_of(manifest: Mapping[str, Any]) -> ObjectRef:
-    metadata = manifest["metadata"]
-    return ObjectRef(
-        manifest["apiVersion"], manifest["kind"], metadata["namespace"], metadata["name"]
-    )

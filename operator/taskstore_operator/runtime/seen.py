@@ -15,7 +15,7 @@ Only equal versions are compared, never their order: anyone else's change has a
 version of its own and its own watch event (kopf hands every event of an object to the
 handlers, in order), which enqueues as before, so a change made between a reconcile's
 reads and its writes is never lost. The check waits for the end of a running reconcile
-of the store (see :mod:`taskstore_operator.handlers.queue`): the watch often delivers
+of the store (see :mod:`taskstore_operator.runtime.queue`): the watch often delivers
 the event of a write before the write's response has been read and remembered.
 """
 
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
-from taskstore_operator.handlers.queue import Key
+from taskstore_operator.runtime.queue import Key
 
 # Versions remembered per object: one reconcile may write an object twice (a TaskStore's
 # finalizer, then its status); older versions are dropped first.

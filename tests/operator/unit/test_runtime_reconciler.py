@@ -1,135 +1,16 @@
-"""The API layer (against a recording fake of the client) and the reconciler's write order."""
+"""The reconciler (runtime/reconciler.py): what it reads, and its writes in the plan's order."""
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from taskstore_operator.handlers.reconciler import Reconciler
-from taskstore_operator.kube import Kube, KubeError
-from taskstore_operator.kube.api import resource_path
-from taskstore_operator.reconcile import (
-    FINALIZER,
-    Event,
-    EventType,
-    ObjectRef,
-    Observed,
-    Plan,
-)
+from taskstore_operator.kube import KubeError
+from taskstore_operator.plan.observed import Event, EventType, ObjectRef, Observed, Plan, Settings
+from taskstore_operator.runtime.reconciler import Reconciler
 
 Manifest = dict[str, Any]
-
-
-class Response:
-    def __init__(self, status: int, body: Any) -> None:
-        self.status = status
-        self._data = json.dumps(body).encode() if body is not None else b""
-
-    def read(self) -> bytes:
-        return self._data
-
-
-class FakeClient:
-    """Records each request; answers from a queue of (status, body)."""
-
-    def __init__(self, *answers: tuple[int, Any]) -> None:
-        self.answers = list(answers)
-        self.requests: list[dict[str, Any]] = []
-
-    def param_serialize(self, **request: Any) -> tuple[Any, ...]:
-        self.requests.append(request)
-        return (request["method"], request["resource_path"], {}, request["body"], None)
-
-    def call_api(self, *_: Any, **__: Any) -> Response:
-        status, body = self.answers.pop(0) if self.answers else (200, {})
-        return Response(status, body)
-
-
-@pytest.mark.parametrize(
-    ("args", "path"),
-    [
-        (("v1", "Secret", "ns", "a"), "/api/v1/namespaces/ns/secrets/a"),
-        (("apps/v1", "Deployment", "ns", None), "/apis/apps/v1/namespaces/ns/deployments"),
-        (
-            ("tealagents.io/v1alpha1", "TaskStore", "ns", "t", "status"),
-            "/apis/tealagents.io/v1alpha1/namespaces/ns/taskstores/t/status",
-        ),
-    ],
-)
-def test_resource_path(args: tuple[Any, ...], path: str) -> None:
-    assert resource_path(*args) == path
-
-
-def test_get_answers_none_for_a_missing_object() -> None:
-    kube = Kube(FakeClient((404, {"kind": "Status", "reason": "NotFound"})))  # type: ignore[arg-type]
-    assert kube.get("v1", "Secret", "ns", "a") is None
-
-
-def test_list_adds_api_version_and_kind_and_sends_the_selector() -> None:
-    client = FakeClient((200, {"items": [{"metadata": {"name": "a"}}]}))
-    items = Kube(client).list("v1", "PersistentVolumeClaim", "ns", "a=b")  # type: ignore[arg-type]
-    assert items == [
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "a"}}
-    ]
-    assert client.requests[0]["query_params"] == [("labelSelector", "a=b")]
-
-
-@pytest.mark.parametrize("force", [True, False])
-def test_apply_is_a_server_side_apply_under_the_field_manager(force: bool) -> None:
-    client = FakeClient()
-    body = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "d", "namespace": "n"},
-    }
-
-    Kube(client).apply(body, force=force)  # type: ignore[arg-type]
-
-    [request] = client.requests
-    assert request["method"] == "PATCH"
-    assert request["header_params"]["Content-Type"] == "application/apply-patch+yaml"
-    assert ("fieldManager", "taskstore-operator") in request["query_params"]
-    assert (("force", "true") in request["query_params"]) == force
-
-
-def test_finalizer_is_applied_as_a_set_item_and_removed_by_leaving_it_out() -> None:
-    client = FakeClient()
-    kube = Kube(client)  # type: ignore[arg-type]
-    ref = ObjectRef("tealagents.io/v1alpha1", "TaskStore", "n", "t")
-
-    kube.set_finalizer(ref, FINALIZER, present=True)
-    kube.set_finalizer(ref, FINALIZER, present=False)
-
-    added, removed = (request["body"]["metadata"] for request in client.requests)
-    assert added == {"name": "t", "namespace": "n", "finalizers": [FINALIZER]}
-    assert removed == {"name": "t", "namespace": "n"}
-
-
-def test_errors_carry_the_reason_and_fields_never_the_body() -> None:
-    status = {
-        "kind": "Status",
-        "reason": "Invalid",
-        "message": "env[0].value: Invalid value: 'hunter2'",
-        "details": {"causes": [{"field": "spec.template", "message": "hunter2"}]},
-    }
-    kube = Kube(FakeClient((422, status)))  # type: ignore[arg-type]
-
-    with pytest.raises(KubeError) as raised:
-        kube.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"namespace": "n"}})
-
-    assert raised.value.status == 422
-    assert str(raised.value) == "POST /api/v1/namespaces/n/secrets: 422 Invalid (spec.template)"
-    assert "hunter2" not in str(raised.value)
-
-
-def test_delete_of_a_missing_object_is_fine() -> None:
-    kube = Kube(FakeClient((404, {"reason": "NotFound"})))  # type: ignore[arg-type]
-    kube.delete(ObjectRef("v1", "PersistentVolumeClaim", "n", "c"))
-
-
-# -- the reconciler's writes -------------------------------------------------------------------
 
 
 class RecordingKube:
@@ -192,6 +73,7 @@ STORE: Manifest = {
     "spec": {},
 }
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SETTINGS = Settings(library_image="registry.example/teal-taskstore:1")
 
 
 def test_writes_follow_the_plan_order_and_the_finalizer_goes_last() -> None:
@@ -207,7 +89,7 @@ def test_writes_follow_the_plan_order_and_the_finalizer_goes_last() -> None:
         remove_finalizer=True,
     )
 
-    Reconciler(kube).execute(Observed(STORE, "n", "t", NOW), plan)  # type: ignore[arg-type]
+    Reconciler(kube, SETTINGS).execute(Observed(STORE, "n", "t", NOW), plan)  # type: ignore[arg-type]
 
     assert kube.writes == [
         "finalizer True",
@@ -223,7 +105,7 @@ def test_writes_follow_the_plan_order_and_the_finalizer_goes_last() -> None:
 
 def test_stripping_a_deployment_that_is_gone_is_fine_but_a_refusal_otherwise_is_not() -> None:
     kube = RecordingKube(fail={"apply Deployment b False"})
-    reconciler = Reconciler(kube)  # type: ignore[arg-type]
+    reconciler = Reconciler(kube, SETTINGS)  # type: ignore[arg-type]
     plan = Plan(strip_deployments=[body("Deployment", "b")])
 
     reconciler.execute(Observed(STORE, "n", "t", NOW), plan)
@@ -235,7 +117,7 @@ def test_stripping_a_deployment_that_is_gone_is_fine_but_a_refusal_otherwise_is_
 
 def test_deployment_warnings_are_sent_once_per_process() -> None:
     kube = RecordingKube()
-    reconciler = Reconciler(kube)  # type: ignore[arg-type]
+    reconciler = Reconciler(kube, SETTINGS)  # type: ignore[arg-type]
     warning = Event(
         ObjectRef("apps/v1", "Deployment", "n", "d", "uid-d"),
         EventType.WARNING,
@@ -253,7 +135,7 @@ def test_a_failed_write_is_reported_on_status_and_raised_for_a_retry() -> None:
     kube = RecordingKube(fail={"finalizer True"})
 
     with pytest.raises(KubeError):
-        Reconciler(kube).reconcile("n", "t")  # type: ignore[arg-type]
+        Reconciler(kube, SETTINGS).reconcile("n", "t")  # type: ignore[arg-type]
 
     assert kube.writes == ["finalizer True", "status ReconcileError"]
 
@@ -271,7 +153,7 @@ def test_deployments_are_listed_by_label_and_strays_read_one_by_one() -> None:
     kube.deployments = [agent("a", {"tealagents.io/taskstore": "t"})]
     kube.existing = {"stray"}
 
-    observed = Reconciler(kube).observe("n", "t", strays={"a", "stray", "deleted"})  # type: ignore[arg-type]
+    observed = Reconciler(kube, SETTINGS).observe("n", "t", strays={"a", "stray", "deleted"})  # type: ignore[arg-type]
 
     assert [d["metadata"]["name"] for d in observed.deployments] == ["a", "stray"]
     assert "list Deployment tealagents.io/taskstore=t" in kube.reads
@@ -281,14 +163,14 @@ def test_deployments_are_listed_by_label_and_strays_read_one_by_one() -> None:
 
 def test_a_name_no_label_can_hold_lists_no_deployment() -> None:
     kube = RecordingKube()
-    Reconciler(kube).observe("n", "x" * 64)  # type: ignore[arg-type]
+    Reconciler(kube, SETTINGS).observe("n", "x" * 64)  # type: ignore[arg-type]
     assert not [read for read in kube.reads if read.startswith("list Deployment")]
 
 
 def test_the_versions_a_reconcile_reads_and_writes_are_seen_by_its_store() -> None:
     kube = RecordingKube()
     kube.store = {**STORE, "metadata": {**STORE["metadata"], "resourceVersion": "7"}}
-    reconciler = Reconciler(kube)  # type: ignore[arg-type]
+    reconciler = Reconciler(kube, SETTINGS)  # type: ignore[arg-type]
     plan = Plan(add_finalizer=True, apply_deployments=[body("Deployment", "a")])
 
     reconciler.execute(reconciler.observe("n", "t"), plan)
@@ -298,3 +180,37 @@ def test_the_versions_a_reconcile_reads_and_writes_are_seen_by_its_store() -> No
     assert reconciler.seen.seen(("n", "t"), "t", "1")
     assert reconciler.seen.seen(("n", "t"), "a", "2")
     assert not reconciler.seen.seen(("n", "other"), "a", "2")
+
+
+def test_one_deployment_failing_does_not_keep_the_others_from_their_writes() -> None:
+    kube = RecordingKube(fail={"apply Deployment a True"})
+    plan = Plan(
+        apply_deployments=[body("Deployment", "a"), body("Deployment", "b")],
+        force_deployments={"a"},
+        strip_deployments=[body("Deployment", "c")],
+        status={"conditions": [{"reason": "Reconciled"}]},
+    )
+
+    with pytest.raises(KubeError):
+        Reconciler(kube, SETTINGS).execute(Observed(STORE, "n", "t", NOW), plan)  # type: ignore[arg-type]
+
+    # b and c are written; the status that assumed a was configured is not.
+    assert kube.writes == [
+        "apply Deployment a True",
+        "apply Deployment b False",
+        "apply Deployment c False",
+    ]
+
+
+def test_the_stores_a_relabelled_deployment_moves_to_are_read() -> None:
+    kube = RecordingKube()
+    kube.deployments = [agent("a", {"tealagents.io/taskstore": "t"})]
+    kube.existing = {"moved"}
+    moved = agent("moved", {"tealagents.io/taskstore": "b"})
+    kube.get = lambda api_version, kind, namespace, name: (  # type: ignore[method-assign]
+        moved if kind == "Deployment" else kube.store if name in ("t", "b") else None
+    )
+
+    observed = Reconciler(kube, SETTINGS).observe("n", "t", strays={"moved"})  # type: ignore[arg-type]
+
+    assert observed.other_stores == {"b"}

@@ -10,10 +10,10 @@ import pytest
 from support.polling import eventually
 from taskstore_operator import __main__ as main_module
 from taskstore_operator.__main__ import parse_args, report_unknown_namespaces, watched_namespaces
-from taskstore_operator.handlers import queue as queue_module
-from taskstore_operator.handlers.queue import Key, ReconcileQueue
-from taskstore_operator.handlers.seen import MAX_VERSIONS, SeenVersions
-from taskstore_operator.handlers.strays import StrayDeployments
+from taskstore_operator.runtime import queue as queue_module
+from taskstore_operator.runtime.queue import Key, ReconcileQueue
+from taskstore_operator.runtime.seen import MAX_VERSIONS, SeenVersions
+from taskstore_operator.runtime.strays import StrayDeployments
 from taskstore_operator.topology import Scope
 
 
@@ -281,3 +281,13 @@ def test_unknown_watched_namespaces_are_reported_by_name(caplog: pytest.LogCaptu
     assert unknown == ["typo-agents"]
     assert "watched namespace 'typo-agents' does not exist" in caplog.text
     assert "'agents'" not in caplog.text
+
+
+def test_the_library_image_defaults_to_the_operators_own_of_this_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(main_module.LIBRARY_IMAGE_ENV, raising=False)
+    assert parse_args([]).library_image == "ghcr.io/tealagents/taskstore-operator:0.1.0"
+    assert parse_args(["--library-image", "r.example/lib:2"]).library_image == "r.example/lib:2"
+    monkeypatch.setenv(main_module.LIBRARY_IMAGE_ENV, "r.example/lib:3")
+    assert parse_args([]).library_image == "r.example/lib:3"

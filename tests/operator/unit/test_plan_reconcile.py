@@ -8,30 +8,35 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from taskstore_operator.api.contract import (
     CONFIG_HASH_ANNOTATION,
     CONTAINERS_ANNOTATION,
     FIELD_MANAGER,
+    FINALIZER,
     TASKSTORE_LABEL,
 )
 from taskstore_operator.api.models import ConditionStatus
 from taskstore_operator.api.validation import parse_taskstore
-from taskstore_operator.reconcile import (
-    FINALIZER,
+from taskstore_operator.plan.agents import (
+    carries_injection,
+    opt_in_selector,
+    stores_named_by,
+    stray_injection,
+)
+from taskstore_operator.plan.backend import managed_object_refs, password_fingerprint
+from taskstore_operator.plan.observed import (
     EventType,
     ObjectRef,
     Observed,
     PasswordSecret,
     Plan,
-    carries_injection,
-    managed_object_refs,
-    opt_in_selector,
-    plan_error_status,
-    plan_reconcile,
-    stores_named_by,
-    stray_injection,
+    Settings,
+    parse,
 )
+from taskstore_operator.plan.reconcile import plan_reconcile as plan_with
+from taskstore_operator.plan.status import plan_error_status
 from taskstore_operator.render.conditions import ConditionType, Reason
 
 Manifest = dict[str, Any]
@@ -60,6 +65,13 @@ BACKENDS = {
     "custom": CUSTOM,
 }
 SECRET = PasswordSecret(fingerprint="f1")
+NEW_PASSWORD = SecretStr("a-new-password-drawn-by-the-runtime")
+SETTINGS = Settings(library_image="registry.example/teal-taskstore:1")
+
+
+def plan_reconcile(state: Observed) -> Plan:
+    """The plan, with the operator's settings of these tests."""
+    return plan_with(state, SETTINGS)
 
 
 def store(
@@ -117,10 +129,21 @@ def deployment(
 
 
 def observed(manifest: Manifest | None, **fields: Any) -> Observed:
-    return Observed(manifest=manifest, namespace="agents", name="tasks", now=T0, **fields)
+    parsed = parse(manifest)
+    return Observed(manifest, namespace="agents", name="tasks", now=T0, parsed=parsed, **fields)
+
+
+def with_manifest(state: Observed, manifest: Manifest | None, **fields: Any) -> Observed:
+    """``state`` with another TaskStore manifest, parsed as the runtime would."""
+    return replace(state, manifest=manifest, parsed=parse(manifest), **fields)
 
 
 # -- a tiny model of the API server, enough to feed a plan's writes back in -------------------
+
+
+def key(**fields: str) -> str:
+    """A managedFields list-map key, as the API server writes it."""
+    return "k:" + json.dumps(fields, separators=(",", ":"))
 
 
 def apply_deployment(live: Mapping[str, Any], body: Manifest) -> Manifest:
@@ -132,18 +155,24 @@ def apply_deployment(live: Mapping[str, Any], body: Manifest) -> Manifest:
     meta = result["spec"]["template"]["metadata"]
     meta.setdefault("labels", {}).update(template["metadata"]["labels"])
     meta.setdefault("annotations", {}).update(template["metadata"]["annotations"])
+    pod = result["spec"]["template"]["spec"]
+    wanted_pod = template.get("spec", {})
     owned: Manifest = {}
-    for wanted in template.get("spec", {}).get("containers", []):
-        container = next(
-            c
-            for c in result["spec"]["template"]["spec"]["containers"]
-            if c["name"] == wanted["name"]
-        )
+    for wanted in wanted_pod.get("containers", []):
+        container = next(c for c in pod["containers"] if c["name"] == wanted["name"])
         container["env"] = [*container.get("env", []), *copy.deepcopy(wanted["env"])]
-        owned[f'k:{{"name":"{wanted["name"]}"}}'] = {
-            "f:env": {f'k:{{"name":"{variable["name"]}"}}': {} for variable in wanted["env"]}
+        mounts = copy.deepcopy(wanted.get("volumeMounts", []))
+        container["volumeMounts"] = [*container.get("volumeMounts", []), *mounts]
+        owned[key(name=wanted["name"])] = {
+            "f:env": {key(name=variable["name"]): {} for variable in wanted["env"]},
+            "f:volumeMounts": {key(mountPath=mount["mountPath"]): {} for mount in mounts},
         }
-    fields = {"f:spec": {"f:template": {"f:spec": {"f:containers": owned}}}}
+    pod_fields: Manifest = {"f:containers": owned}
+    for field in ("volumes", "initContainers"):
+        items = copy.deepcopy(wanted_pod.get(field, []))
+        pod[field] = [*pod.get(field, []), *items]
+        pod_fields[f"f:{field}"] = {key(name=item["name"]): {} for item in items}
+    fields = {"f:spec": {"f:template": {"f:spec": pod_fields}}}
     result["metadata"]["managedFields"].append(
         {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": fields}
     )
@@ -153,25 +182,39 @@ def apply_deployment(live: Mapping[str, Any], body: Manifest) -> Manifest:
 def strip_deployment(live: Mapping[str, Any]) -> Manifest:
     """Server-side apply of a removal body: every field the operator owned goes."""
     result = dict(copy.deepcopy(live))
-    owned_env = set()
+    owned: dict[str, set[str]] = {"env": set(), "mounts": set(), "pod": set()}
     for entry in result["metadata"]["managedFields"]:
         if entry["manager"] == FIELD_MANAGER:
-            containers = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
-            for fields in containers.values():
-                owned_env |= {json.loads(key[2:])["name"] for key in fields["f:env"]}
+            pod_fields = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+            for fields in pod_fields["f:containers"].values():
+                owned["env"] |= {json.loads(k[2:])["name"] for k in fields["f:env"]}
+                mounts = fields.get("f:volumeMounts", {})
+                owned["mounts"] |= {json.loads(k[2:])["mountPath"] for k in mounts}
+            for field in ("f:volumes", "f:initContainers"):
+                owned["pod"] |= {json.loads(k[2:])["name"] for k in pod_fields.get(field, {})}
     if any(entry["manager"] == FIELD_MANAGER for entry in result["metadata"]["managedFields"]):
         meta = result["spec"]["template"]["metadata"]
         meta.get("labels", {}).pop(TASKSTORE_LABEL, None)
         meta.get("annotations", {}).pop(CONFIG_HASH_ANNOTATION, None)
-        for container in result["spec"]["template"]["spec"]["containers"]:
-            container["env"] = [v for v in container.get("env", []) if v["name"] not in owned_env]
+        pod = result["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            container["env"] = [
+                v for v in container.get("env", []) if v["name"] not in owned["env"]
+            ]
+            container["volumeMounts"] = [
+                m
+                for m in container.get("volumeMounts", [])
+                if m["mountPath"] not in owned["mounts"]
+            ]
+        for field in ("volumes", "initContainers"):
+            pod[field] = [item for item in pod.get(field, []) if item["name"] not in owned["pod"]]
     result["metadata"]["managedFields"] = [
         entry for entry in result["metadata"]["managedFields"] if entry["manager"] != FIELD_MANAGER
     ]
     return result
 
 
-def carry_out(state: Observed, plan: Plan, *, fingerprint: str = "f1") -> Observed:
+def carry_out(state: Observed, plan: Plan) -> Observed:
     """The observed state after the plan's writes (as far as the plan can see them)."""
     assert state.manifest is not None
     manifest = dict(copy.deepcopy(state.manifest))
@@ -183,8 +226,9 @@ def carry_out(state: Observed, plan: Plan, *, fingerprint: str = "f1") -> Observ
     for applied in plan.apply:
         managed[applied["kind"]] = applied
     password = state.password
-    if plan.create_password_secret is not None:
-        password = PasswordSecret(fingerprint=fingerprint)
+    for created in plan.create:
+        assert state.store is not None
+        password = password_fingerprint(state.store, created)
     by_name = {d["metadata"]["name"]: d for d in state.deployments}
     for body in plan.apply_deployments:
         by_name[body["metadata"]["name"]] = apply_deployment(
@@ -195,8 +239,10 @@ def carry_out(state: Observed, plan: Plan, *, fingerprint: str = "f1") -> Observ
     return replace(
         state,
         manifest=manifest,
+        parsed=parse(manifest),
         managed=managed,
         password=password,
+        new_password=None,
         deployments=list(by_name.values()),
         now=state.now + timedelta(seconds=1),
     )
@@ -319,9 +365,9 @@ def test_last_transition_time_stays_unless_the_status_flips() -> None:
     status = state.manifest["status"]
     before = condition(status, "Ready")["lastTransitionTime"]
 
-    same = plan_reconcile(replace(state, manifest=store(status=status, generation=2), now=T1))
+    same = plan_reconcile(with_manifest(state, store(status=status, generation=2), now=T1))
     flipped = plan_reconcile(
-        replace(state, manifest=store({"backend": "redis"}, status=status), now=T1)
+        with_manifest(state, store({"backend": "redis"}, status=status), now=T1)
     )
 
     assert condition(same, "Ready")["observedGeneration"] == 2
@@ -333,7 +379,7 @@ def test_last_transition_time_stays_unless_the_status_flips() -> None:
 def test_a_generation_change_rewrites_status_only() -> None:
     state = converge(ready_state(CUSTOM, deployment()))
     assert state.manifest is not None
-    bumped = replace(state, manifest=store(CUSTOM, status=state.manifest["status"], generation=5))
+    bumped = with_manifest(state, store(CUSTOM, status=state.manifest["status"], generation=5))
 
     plan = plan_reconcile(bumped)
 
@@ -345,14 +391,31 @@ def test_a_generation_change_rewrites_status_only() -> None:
 # -- the managed Redis -------------------------------------------------------------------------
 
 
-def test_managed_store_creates_the_password_secret_before_anything_else() -> None:
-    plan = plan_reconcile(observed(store(MANAGED), deployments=[deployment()]))
+def test_a_new_managed_store_is_planned_whole_in_one_pass() -> None:
+    state = observed(store(MANAGED), deployments=[deployment()], new_password=NEW_PASSWORD)
 
-    assert plan.create_password_secret is not None
-    assert plan.apply == []
+    plan = plan_reconcile(state)
+
+    [secret] = plan.create
+    assert (secret["kind"], secret["metadata"]["name"]) == ("Secret", "tasks-redis-auth")
+    assert [m["kind"] for m in plan.apply] == [
+        "ConfigMap",
+        "Service",
+        "NetworkPolicy",
+        "StatefulSet",
+    ]
     assert plan.apply_deployments == []
     assert condition(plan, "Ready")["reason"] == "Provisioning"
     assert [event.reason for event in plan.events] == ["PasswordCreated", "Provisioning"]
+    assert NEW_PASSWORD.get_secret_value() not in repr(plan)
+    # Carried out, the same plan leaves nothing to write: the fingerprint it used is the
+    # one the created Secret gives.
+    assert plan_reconcile(carry_out(state, plan)).writes == 0
+
+
+def test_a_managed_store_without_its_secret_needs_a_drawn_password() -> None:
+    with pytest.raises(ValueError, match="new password"):
+        plan_reconcile(observed(store(MANAGED)))
 
 
 def test_managed_objects_are_applied_and_agents_wait_for_a_ready_replica() -> None:
@@ -382,8 +445,8 @@ def test_managed_objects_are_applied_and_agents_wait_for_a_ready_replica() -> No
 def test_agents_keep_their_environment_while_the_redis_is_not_ready() -> None:
     state = converge(ready_state(MEMORY, deployment()))
     assert state.manifest is not None
-    switched = replace(
-        state, manifest=store(MANAGED, status=state.manifest["status"]), password=SECRET
+    switched = with_manifest(
+        state, store(MANAGED, status=state.manifest["status"]), password=SECRET
     )
     switched = replace(switched, redis_ready_replicas=0)
 
@@ -425,11 +488,22 @@ def test_a_recreated_password_rolls_the_redis_and_the_agents() -> None:
 
 def test_a_deleted_password_secret_is_created_again() -> None:
     state = converge(ready_state(MANAGED, deployment()))
+    before = state.deployments[0]["spec"]["template"]["metadata"]["annotations"]
 
-    plan = plan_reconcile(replace(state, password=None))
+    plan = plan_reconcile(replace(state, password=None, new_password=NEW_PASSWORD))
 
-    assert plan.create_password_secret is not None
-    assert plan.apply_deployments == []
+    assert [secret["metadata"]["name"] for secret in plan.create] == ["tasks-redis-auth"]
+    assert [m["kind"] for m in plan.apply] == ["StatefulSet"]
+    # In the same plan: the agents roll onto the new password, and the status, which
+    # does not change, is not written; no Warning.
+    [body] = plan.apply_deployments
+    after = body["spec"]["template"]["metadata"]["annotations"]
+    assert after[CONFIG_HASH_ANNOTATION] != before[CONFIG_HASH_ANNOTATION]
+    assert plan.status is None
+    assert [(event.type, event.reason) for event in plan.events] == [
+        (EventType.NORMAL, "PasswordCreated")
+    ]
+    assert plan_reconcile(carry_out(replace(state, password=None), plan)).writes == 0
 
 
 def test_leaving_the_managed_backend_deletes_the_owned_redis_objects() -> None:
@@ -447,7 +521,7 @@ def test_leaving_the_managed_backend_deletes_the_owned_redis_objects() -> None:
     assert state.manifest is not None
 
     plan = plan_reconcile(
-        replace(state, managed=managed, manifest=store(MEMORY, status=state.manifest["status"]))
+        with_manifest(state, store(MEMORY, status=state.manifest["status"]), managed=managed)
     )
 
     assert sorted(ref.kind for ref in plan.delete) == [
@@ -501,7 +575,7 @@ def test_a_backend_change_replaces_the_variables() -> None:
     state = converge(ready_state(EXTERNAL, deployment()))
     assert state.manifest is not None
 
-    after = converge(replace(state, manifest=store(MEMORY, status=state.manifest["status"])))
+    after = converge(with_manifest(state, store(MEMORY, status=state.manifest["status"])))
 
     assert set(env_of(after.deployments[0])) == {"TA_PERSISTENCE_MODULE", "TA_PERSISTENCE_CLASS"}
     assert env_of(after.deployments[0])["TA_PERSISTENCE_CLASS"] == "InMemoryPersistenceManager"
@@ -625,7 +699,7 @@ def test_an_invalid_spec_changes_nothing_and_names_the_field(spec: Manifest, fie
 
     assert plan.apply == plan.apply_deployments == plan.strip_deployments == []
     assert plan.delete == []
-    assert plan.create_password_secret is None
+    assert plan.create == []
     ready = condition(plan, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert field in ready["message"]
@@ -638,7 +712,7 @@ def test_an_invalid_spec_changes_nothing_and_names_the_field(spec: Manifest, fie
 def test_an_invalid_spec_keeps_what_agents_had() -> None:
     state = converge(ready_state(MEMORY, deployment()))
     assert state.manifest is not None
-    broken = replace(state, manifest=store({"backend": "redis"}, status=state.manifest["status"]))
+    broken = with_manifest(state, store({"backend": "redis"}, status=state.manifest["status"]))
 
     plan = plan_reconcile(broken)
 
@@ -682,7 +756,7 @@ def test_deletion_strips_the_agents_then_releases_the_finalizer(
     )
     claim = ObjectRef("v1", "PersistentVolumeClaim", "agents", "data-tasks-redis-0")
 
-    plan = plan_reconcile(replace(state, manifest=store(spec, deleting=True), claims=[claim]))
+    plan = plan_reconcile(with_manifest(state, store(spec, deleting=True), claims=[claim]))
 
     assert [body["metadata"]["name"] for body in plan.strip_deployments] == ["a", "b"]
     assert plan.remove_finalizer
@@ -698,7 +772,7 @@ def test_deletion_without_the_finalizer_is_none_of_our_business() -> None:
 
 def test_a_missing_store_strips_what_it_left_and_warns_labelled_deployments() -> None:
     state = converge(ready_state(MEMORY, deployment("a")))
-    orphan = replace(state, manifest=None, deployments=[*state.deployments, deployment("b")])
+    orphan = with_manifest(state, None, deployments=[*state.deployments, deployment("b")])
 
     plan = plan_reconcile(orphan)
 
@@ -783,3 +857,273 @@ def test_managed_object_refs_name_every_managed_object() -> None:
         ("NetworkPolicy", "tasks-redis"),
         ("StatefulSet", "tasks-redis"),
     }
+
+
+# -- the library in the pod --------------------------------------------------------------------
+
+
+def pod_of(live: Mapping[str, Any]) -> Manifest:
+    pod: Manifest = live["spec"]["template"]["spec"]
+    return pod
+
+
+def library_parts(live: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """Volumes, init containers and the agent container's mount paths of a Deployment."""
+    pod = pod_of(live)
+    agent = next(c for c in pod["containers"] if c["name"] == "agent")
+    return (
+        [v["name"] for v in pod.get("volumes", [])],
+        [c["name"] for c in pod.get("initContainers", [])],
+        [m["mountPath"] for m in agent.get("volumeMounts", [])],
+    )
+
+
+LIBRARY = (["teal-taskstore-library"], ["teal-taskstore-library"], ["/opt/teal-taskstore"])
+NO_LIBRARY: tuple[list[str], list[str], list[str]] = ([], [], [])
+
+
+@pytest.mark.parametrize("backend", ["memory", "managed", "external", "custom"])
+def test_memory_and_redis_agents_get_the_library_custom_ones_do_not(backend: str) -> None:
+    state = converge(ready_state(BACKENDS[backend], deployment()))
+
+    assert library_parts(state.deployments[0]) == (NO_LIBRARY if backend == "custom" else LIBRARY)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["label-removed", "store-deleted", "store-gone", "backend-custom"],
+)
+def test_the_library_goes_with_the_variables(change: str) -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    assert state.manifest is not None
+    status = state.manifest["status"]
+    if change == "label-removed":
+        unlabelled = copy.deepcopy(state.deployments[0])
+        unlabelled["metadata"]["labels"] = {}
+        state = replace(state, deployments=[unlabelled])
+    elif change == "store-deleted":
+        state = with_manifest(state, store(deleting=True))
+    elif change == "store-gone":
+        state = with_manifest(state, None)
+    else:
+        state = with_manifest(state, store(CUSTOM, status=status))
+
+    plan = plan_reconcile(state)
+    live = state.deployments[0]
+    for body in plan.apply_deployments:
+        live = apply_deployment(live, body)
+    if plan.strip_deployments:
+        live = strip_deployment(live)
+
+    assert library_parts(live) == NO_LIBRARY
+    if change == "backend-custom":
+        assert env_of(live)["TA_PERSISTENCE_MODULE"] == "my.store"
+
+
+def test_a_new_library_image_rolls_the_agents() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    before = state.deployments[0]["spec"]["template"]["metadata"]["annotations"]
+
+    plan = plan_with(state, Settings(library_image="registry.example/teal-taskstore:2"))
+
+    [body] = plan.apply_deployments
+    [init] = body["spec"]["template"]["spec"]["initContainers"]
+    assert init["image"] == "registry.example/teal-taskstore:2"
+    after = body["spec"]["template"]["metadata"]["annotations"]
+    assert after[CONFIG_HASH_ANNOTATION] != before[CONFIG_HASH_ANNOTATION]
+
+
+def test_a_library_part_removed_by_hand_is_applied_again() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    edited = copy.deepcopy(state.deployments[0])
+    for entry in edited["metadata"]["managedFields"]:
+        if entry["manager"] == FIELD_MANAGER:
+            entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:initContainers"] = {}
+    pod_of(edited)["initContainers"] = []
+
+    plan = plan_reconcile(replace(state, deployments=[edited]))
+
+    assert [body["metadata"]["name"] for body in plan.apply_deployments] == ["planner"]
+
+
+def test_an_override_store_naming_an_injected_variable_is_a_conflict() -> None:
+    overriding = deployment("overriding")
+    pod_of(overriding)["containers"][0]["env"] = [
+        {"name": "TA_ENV_STORE", "value": json.dumps({"TA_PERSISTENCE_CLASS": "Mine"})}
+    ]
+
+    plan = plan_reconcile(ready_state(MEMORY, overriding))
+
+    assert plan.apply_deployments == []
+    assert plan.status is not None
+    assert plan.status["agents"]["conflicts"] == ["overriding"]
+    assert condition(plan, "Ready")["reason"] == "AgentsConflict"
+
+
+def test_a_dotted_custom_module_is_kept_and_the_status_says_who_can_load_it() -> None:
+    dotted = converge(ready_state(CUSTOM, deployment()))
+    file_spec = {"backend": "custom", "custom": {"module": "/app/my_store.py", "className": "S"}}
+    file_path = converge(ready_state(file_spec, deployment()))
+    assert dotted.manifest is not None and file_path.manifest is not None
+
+    message = condition(dotted.manifest["status"], "AgentsConfigured")["message"]
+    assert "spec.custom.module is a dotted module path" in message
+    assert "PersistenceFactory" in message
+    assert condition(dotted.manifest["status"], "Ready")["status"] == "True"
+    assert condition(file_path.manifest["status"], "AgentsConfigured")["message"] == (
+        "1 Deployment(s) configured"
+    )
+
+
+# -- a container annotation that names no container (issue 10, defect 6) -----------------------
+
+
+def test_a_containers_annotation_naming_no_container_is_reported_and_changes_nothing() -> None:
+    state = converge(ready_state(MEMORY, deployment(), deployment("other")))
+    typo = copy.deepcopy(state.deployments[0])
+    typo["metadata"]["annotations"][CONTAINERS_ANNOTATION] = "Agent"
+    state = replace(state, deployments=[typo, state.deployments[1]])
+
+    plan = plan_reconcile(state)
+
+    assert plan.apply_deployments == plan.strip_deployments == []
+    assert plan.status is not None
+    assert plan.status["agents"] == {
+        "injected": 2,
+        "names": ["other", "planner"],
+        "conflicts": ["planner"],
+    }
+    ready = condition(plan, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "AgentsConflict")
+    assert "names no container of the pod template: Agent (containers: agent)" in ready["message"]
+    warnings = [e for e in plan.events if e.regarding.kind == "Deployment"]
+    assert [(e.regarding.name, e.type, e.reason) for e in warnings] == [
+        ("planner", EventType.WARNING, "ContainersNotFound")
+    ]
+    # Told once: the next reconcile of the same state writes nothing.
+    assert plan_reconcile(carry_out(state, plan)).writes == 0
+
+
+def test_a_new_deployment_naming_no_container_gets_nothing() -> None:
+    typo = deployment(annotations={CONTAINERS_ANNOTATION: "missing"})
+    state = converge(ready_state(MEMORY, typo))
+    assert state.manifest is not None
+    assert state.manifest["status"]["agents"] == {
+        "injected": 0,
+        "names": [],
+        "conflicts": ["planner"],
+    }
+    assert env_of(state.deployments[0]) == {}
+
+
+# -- a hand-edited injected variable (issue 10, defect 1) --------------------------------------
+
+
+def test_a_hand_edited_injected_value_is_taken_back_by_a_forced_apply() -> None:
+    state = converge(ready_state(EXTERNAL, deployment("x1"), deployment("x2")))
+    edited = copy.deepcopy(state.deployments[0])
+    for variable in pod_of(edited)["containers"][0]["env"]:
+        if variable["name"] == "TA_REDIS_HOST":
+            variable["value"] = "attacker.example"
+
+    plan = plan_reconcile(replace(state, deployments=[edited, state.deployments[1]]))
+
+    [body] = plan.apply_deployments
+    assert body["metadata"]["name"] == "x1"
+    assert plan.force_deployments == {"x1"}
+    assert env_of(apply_deployment(edited, body))["TA_REDIS_HOST"] == "redis.example"
+    assert plan.status is None
+
+
+def test_a_first_injection_is_never_forced() -> None:
+    plan = plan_reconcile(ready_state(MEMORY, deployment()))
+    assert len(plan.apply_deployments) == 1
+    assert plan.force_deployments == set()
+
+
+def test_a_library_part_edited_by_hand_is_taken_back() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    edited = copy.deepcopy(state.deployments[0])
+    pod_of(edited)["initContainers"][0]["image"] = "evil/library:latest"
+
+    plan = plan_reconcile(replace(state, deployments=[edited]))
+
+    assert plan.force_deployments == {"planner"}
+    [init] = plan.apply_deployments[0]["spec"]["template"]["spec"]["initContainers"]
+    assert init["image"] == SETTINGS.library_image
+
+
+def test_values_the_server_adds_are_not_drift() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    defaulted = copy.deepcopy(state.deployments[0])
+    init = pod_of(defaulted)["initContainers"][0]
+    init["terminationMessagePath"] = "/dev/termination-log"
+    init["imagePullPolicy"] = "IfNotPresent"
+    pod_of(defaulted)["containers"][0]["volumeMounts"][0]["mountPropagation"] = "None"
+
+    assert plan_reconcile(replace(state, deployments=[defaulted])).writes == 0
+
+
+# -- moving a Deployment to another store (issue 10, defect 5) ---------------------------------
+
+
+def moved_from_tasks(label: str) -> tuple[Observed, Manifest]:
+    """A store ``tasks`` (external Redis) whose agent is now labelled for ``label``."""
+    state = converge(ready_state(EXTERNAL, deployment()))
+    moved: Manifest = copy.deepcopy(dict(state.deployments[0]))
+    moved["metadata"]["labels"] = {TASKSTORE_LABEL: label}
+    return state, moved
+
+
+def test_the_store_left_keeps_out_of_the_way_of_the_store_joined() -> None:
+    state, moved = moved_from_tasks("other")
+
+    left = plan_reconcile(replace(state, deployments=[moved], other_stores=frozenset({"other"})))
+
+    assert left.strip_deployments == []
+    assert left.status is not None
+    assert left.status["agents"]["names"] == []
+    # A label naming no existing store: the environment goes, as before.
+    assert len(plan_reconcile(replace(state, deployments=[moved])).strip_deployments) == 1
+
+
+def carrying(store_name: str) -> Manifest:
+    """A Deployment labelled ``tasks`` that carries the injection of ``store_name``."""
+    live: Manifest = copy.deepcopy(
+        dict(converge(ready_state(EXTERNAL, deployment())).deployments[0])
+    )
+    live["spec"]["template"]["metadata"]["labels"][TASKSTORE_LABEL] = store_name
+    return live
+
+
+def test_the_store_joined_replaces_the_environment_in_one_forced_apply() -> None:
+    joining = ready_state(MEMORY, carrying("old"))
+
+    plan = plan_reconcile(joining)
+
+    [body] = plan.apply_deployments
+    assert plan.force_deployments == {"planner"}
+    assert plan.strip_deployments == []
+    after = apply_deployment(joining.deployments[0], body)
+    assert set(env_of(after)) == {"TA_PERSISTENCE_MODULE", "TA_PERSISTENCE_CLASS"}
+    assert after["spec"]["template"]["metadata"]["labels"][TASKSTORE_LABEL] == "tasks"
+    assert plan_reconcile(replace(joining, deployments=[after])).apply_deployments == []
+
+
+def test_until_the_store_joined_is_usable_the_agent_keeps_the_old_one() -> None:
+    joining = observed(
+        store(MANAGED), deployments=[carrying("old")], password=SECRET, redis_ready_replicas=0
+    )
+
+    plan = plan_reconcile(joining)
+
+    assert plan.apply_deployments == plan.strip_deployments == []
+    assert condition(plan, "AgentsConfigured")["reason"] == "WaitingForRedis"
+
+
+@pytest.mark.parametrize("gone", ["deleted", "missing"])
+def test_a_store_gone_before_it_took_a_moving_deployment_strips_it(gone: str) -> None:
+    moving = carrying("old")
+    manifest = store(deleting=True) if gone == "deleted" else None
+    plan = plan_reconcile(observed(manifest, deployments=[moving]))
+    assert [body["metadata"]["name"] for body in plan.strip_deployments] == ["planner"]

@@ -1,1 +1,0 @@
-"""The operator's runtime: kopf wiring, the reconcile queue, and the reconciler."""

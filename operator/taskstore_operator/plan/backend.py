@@ -1,0 +1,195 @@
+"""The store's backend: its managed Redis objects (or their removal), or its external Secret.
+
+:func:`plan_backend` says whether agents may be pointed at the store now
+(:class:`Availability`) and which password fingerprint their config hash carries. The
+generated password Secret is created in the same plan as everything that depends on it:
+the runtime draws a new password into the observation when the Secret is missing, and
+its fingerprint is keyed by the TaskStore's uid, which is known before the Secret
+exists (see :func:`password_fingerprint`).
+"""
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from pydantic import SecretStr
+
+from taskstore_operator.api.contract import SPEC_HASH_ANNOTATION
+from taskstore_operator.api.kinds import CONFIG_MAP, MANAGED_KINDS, SECRET
+from taskstore_operator.api.models import ConditionStatus, DeletionPolicy, TaskStore
+from taskstore_operator.plan.observed import (
+    Event,
+    EventType,
+    ObjectRef,
+    Observed,
+    PasswordSecret,
+    Plan,
+    store_ref,
+)
+from taskstore_operator.render.agent_env import endpoint, password_secret_ref
+from taskstore_operator.render.conditions import Reason
+from taskstore_operator.render.hashing import secret_fingerprint
+from taskstore_operator.render.redis import (
+    redis_configmap_name,
+    redis_name,
+    redis_secret_name,
+    render_redis_configmap,
+    render_redis_networkpolicy,
+    render_redis_secret,
+    render_redis_service,
+    render_redis_statefulset,
+)
+
+TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
+
+
+class Availability(NamedTuple):
+    """Whether agents may be pointed at the store now (RedisAvailable), and why not."""
+
+    # RedisAvailable's status; None off the redis backend, which has no such condition.
+    status: ConditionStatus | None
+    reason: Reason
+    message: str
+    # The password's fingerprint for the agents' config hash; None without a password.
+    fingerprint: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether agents may be given the store's environment."""
+        return self.status != FALSE
+
+
+def managed_object_refs(store: TaskStore) -> list[ObjectRef]:
+    """Where the managed Redis objects of ``store`` are (or would be)."""
+    names = {
+        SECRET.kind: redis_secret_name(store),
+        CONFIG_MAP.kind: redis_configmap_name(store),
+    }
+    namespace = store.metadata.namespace
+    return [
+        ObjectRef(kind.api_version, kind.kind, namespace, names.get(kind.kind, redis_name(store)))
+        for kind in MANAGED_KINDS
+    ]
+
+
+def password_fingerprint(store: TaskStore, secret: Mapping[str, Any]) -> PasswordSecret:
+    """What the plan may know of the password in ``secret`` (generated or passwordSecretRef).
+
+    A keyed hash of the value, which never reveals it: the fingerprint ends up in pod
+    template annotations, which more people can read than the Secret. The generated
+    password (32 random bytes) is keyed by the TaskStore's uid, known before the Secret
+    is created; an external one, which may be weak, by its Secret's uid, which only
+    those who can read the Secret see. A new value gives a new fingerprint either way.
+    """
+    secret_ref = password_secret_ref(store)
+    value = (secret.get("data") or {}).get(secret_ref.key) if secret_ref is not None else None
+    if not isinstance(value, str):
+        return PasswordSecret(fingerprint=None)
+    generated = store.managed_redis is not None
+    key = store.metadata.uid if generated else str(secret["metadata"]["uid"])
+    return PasswordSecret(fingerprint=secret_fingerprint(key, value))
+
+
+def plan_backend(plan: Plan, observed: Observed, store: TaskStore) -> Availability:
+    """Plan the managed Redis objects (or their removal) and say whether agents may use it."""
+    if store.managed_redis is not None:
+        return _plan_managed(plan, observed, store)
+    plan.delete.extend(_owned_managed_objects(observed, store))
+    if store.external_redis is None:
+        return Availability(None, Reason.RECONCILED, "")
+    secret_ref = password_secret_ref(store)
+    fingerprint = observed.password.fingerprint if observed.password is not None else None
+    if secret_ref is not None and fingerprint is None:
+        message = (
+            f"Secret {secret_ref.name} with key {secret_ref.key} "
+            "(spec.redis.external.passwordSecretRef) not found"
+        )
+        return Availability(FALSE, Reason.SECRET_NOT_FOUND, message)
+    return Availability(
+        TRUE, Reason.EXTERNAL_CONFIGURED, f"external Redis at {endpoint(store)}", fingerprint
+    )
+
+
+def claims_to_delete(observed: Observed) -> list[ObjectRef]:
+    """The data claims to delete with the store: those of a managed Redis set to Delete.
+
+    A spec that cannot be read counts as Retain: data is never lost by guessing.
+    """
+    store = observed.store
+    managed = store.managed_redis if store is not None else None
+    if managed is None or managed.deletion_policy != DeletionPolicy.DELETE:
+        return []
+    return list(observed.claims)
+
+
+def _plan_managed(plan: Plan, observed: Observed, store: TaskStore) -> Availability:
+    """The managed Redis: the password Secret if missing, then the objects that differ."""
+    password = observed.password
+    if password is None:
+        if observed.new_password is None:
+            raise ValueError("a managed Redis without its Secret needs a new password drawn")
+        password = _create_password_secret(plan, store, observed.new_password)
+    fingerprint = password.fingerprint
+    if fingerprint is None:
+        return _provisioning(store)
+    desired = (
+        render_redis_configmap(store),
+        render_redis_service(store),
+        render_redis_networkpolicy(store),
+        render_redis_statefulset(store, fingerprint),
+    )
+    for manifest in desired:
+        live = observed.managed.get(manifest["kind"])
+        if _spec_hash(live) != _spec_hash(manifest):
+            plan.apply.append(manifest)
+    if observed.redis_ready_replicas < 1:
+        return _provisioning(store, fingerprint)
+    return Availability(
+        TRUE, Reason.REDIS_READY, f"Redis at {endpoint(store)} is ready", fingerprint
+    )
+
+
+def _create_password_secret(plan: Plan, store: TaskStore, password: SecretStr) -> PasswordSecret:
+    """Plan the generated Secret's creation; the fingerprint of what it will hold."""
+    secret = render_redis_secret(store, password)
+    plan.create.append(secret)
+    metadata = store.metadata
+    plan.events.append(
+        Event(
+            store_ref(metadata.namespace, metadata.name, metadata.uid),
+            EventType.NORMAL,
+            "PasswordCreated",
+            f"Secret {redis_secret_name(store)}",
+        )
+    )
+    return password_fingerprint(store, secret)
+
+
+def _owned_managed_objects(observed: Observed, store: TaskStore) -> list[ObjectRef]:
+    """Managed Redis objects this TaskStore owns, to delete when it no longer asks for one."""
+    refs = []
+    for kind, live in observed.managed.items():
+        metadata = live["metadata"]
+        owners = {owner.get("uid") for owner in metadata.get("ownerReferences") or []}
+        if store.metadata.uid in owners:
+            refs.append(
+                ObjectRef(live["apiVersion"], kind, metadata["namespace"], metadata["name"])
+            )
+    return refs
+
+
+def _spec_hash(manifest: Mapping[str, Any] | None) -> str | None:
+    if manifest is None:
+        return None
+    annotations = manifest["metadata"].get("annotations") or {}
+    value = annotations.get(SPEC_HASH_ANNOTATION)
+    return value if isinstance(value, str) else None
+
+
+def _provisioning(store: TaskStore, fingerprint: str | None = None) -> Availability:
+    # One message from the Secret's creation to the first ready replica: one status write.
+    return Availability(
+        FALSE,
+        Reason.PROVISIONING,
+        f"StatefulSet {redis_name(store)} has no ready replica yet",
+        fingerprint,
+    )
