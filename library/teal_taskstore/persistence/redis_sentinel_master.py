@@ -1,0 +1,142 @@
+"""``SentinelMaster``: where the master is, as Redis Sentinel says, kept current.
+
+The manager's connections go to ``address``. It is asked of the sentinels (one after
+another, with the sentinels' own credentials) when first needed, again whenever an operation
+saw a sign that the master moved (a connection error, a timeout, ``READONLY``, a ``WAIT``
+that fell short), and in the background every ``REFRESH_SECONDS`` while operations run: a
+planned switch (``SENTINEL FAILOVER``) leaves the old master accepting writes for up to
+10 s until Sentinel reconfigures it, and only asking finds the new one in that window.
+Concurrent askers on one event loop share one discovery.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from redis import exceptions as redis_errors
+
+from teal_taskstore.persistence.redis_settings import Address, RedisSettings
+
+logger = logging.getLogger(__name__)
+
+# How often a busy manager checks that the master has not moved.
+REFRESH_SECONDS = 1.0
+# Flags with which a sentinel's master is no master to write to.
+_DOWN_FLAGS = frozenset({"s_down", "o_down", "disconnected"})
+
+
+class SentinelAuthenticationError(redis_errors.AuthenticationError):
+    """Every sentinel refused ``TA_REDIS_SENTINEL_USERNAME``/``TA_REDIS_SENTINEL_PWD``."""
+
+
+class MasterNotFoundError(redis_errors.ConnectionError):
+    """No sentinel named a master that is up (a failover in progress, or none reachable)."""
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class SentinelMaster:
+    """The master's address, asked of ``TA_REDIS_SENTINELS``; see the module docstring."""
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self._settings = settings
+        self.address: Address | None = None
+        self._suspect = True
+        self._checked_at = 0.0
+        self._discoveries: dict[asyncio.AbstractEventLoop, asyncio.Task[Address]] = {}
+
+    def describe(self) -> str:
+        """``master 'mymaster' (at h:p) via sentinels h:p,h:p``, without credentials."""
+        sentinels = ",".join(f"{h}:{p}" for h, p in self._settings.sentinels)
+        at = "" if self.address is None else f" (last at {self.address[0]}:{self.address[1]})"
+        return f"master {self._settings.sentinel_master!r}{at} via sentinels {sentinels}"
+
+    def suspect(self) -> None:
+        """An operation saw a sign that the master moved: ask again before the next one."""
+        self._suspect = True
+
+    async def current(self) -> Address:
+        """The master's address: asked when unknown or suspect, refreshed in the background."""
+        if self.address is None or self._suspect:
+            # Shielded: a caller cancelled by its deadline leaves the discovery to the others.
+            return await asyncio.shield(self._discovery())
+        if time.monotonic() - self._checked_at > REFRESH_SECONDS:
+            self._discovery()
+        return self.address
+
+    def _discovery(self) -> "asyncio.Task[Address]":
+        loop = asyncio.get_running_loop()
+        running = self._discoveries.get(loop)
+        if running is None:
+            # Marked now, so a busy loop starts one background check per period, not many.
+            self._checked_at = time.monotonic()
+            running = loop.create_task(self._discover())
+            self._discoveries[loop] = running
+            running.add_done_callback(lambda task: self._finished(loop, task))
+        return running
+
+    def _finished(self, loop: asyncio.AbstractEventLoop, task: "asyncio.Task[Address]") -> None:
+        if self._discoveries.get(loop) is task:
+            del self._discoveries[loop]
+        if not task.cancelled() and task.exception() is not None:
+            # Retrieved here so a failed background check is not reported as never awaited.
+            logger.debug("sentinel discovery failed: %s", task.exception())
+
+    async def _discover(self) -> Address:
+        problems: list[str] = []
+        refused = 0
+        settings = self._settings
+        for sentinel in settings.sentinels:
+            where = f"{sentinel[0]}:{sentinel[1]}"
+            connection = settings.sentinel_connection(sentinel)
+            try:
+                await connection.connect()  # type: ignore[no-untyped-call]
+                await connection.send_command("SENTINEL", "MASTER", settings.sentinel_master)
+                reply = await connection.read_response()
+            except redis_errors.AuthenticationError:
+                refused += 1
+                problems.append(f"{where} refused the credentials")
+                continue
+            except redis_errors.ResponseError as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+                problems.append(f"{where} unreachable ({exc or type(exc).__name__})")
+                continue
+            finally:
+                with contextlib.suppress(Exception):
+                    await connection.disconnect(nowait=True)
+            fields = [_text(item) for item in reply]
+            state = dict(zip(fields[::2], fields[1::2], strict=False))
+            flags = set(state.get("flags", "").split(","))
+            if flags & _DOWN_FLAGS:
+                problems.append(f"{where} sees the master down ({state.get('flags')})")
+                continue
+            address = (state["ip"], int(state["port"]))
+            self._moved_to(address)
+            return address
+        if refused == len(settings.sentinels):
+            raise SentinelAuthenticationError(
+                "every sentinel refused the sentinel credentials (TA_REDIS_SENTINEL_PWD, "
+                "TA_REDIS_SENTINEL_USERNAME; not TA_REDIS_PWD, which is the data nodes')"
+            )
+        raise MasterNotFoundError(
+            f"no sentinel named an available master {settings.sentinel_master!r} "
+            f"(TA_REDIS_SENTINEL_MASTER): {'; '.join(problems)}"
+        )
+
+    def _moved_to(self, address: Address) -> None:
+        if address != self.address:
+            if self.address is not None:
+                logger.warning(
+                    "Redis master %r moved from %s:%d to %s:%d",
+                    self._settings.sentinel_master,
+                    *self.address,
+                    *address,
+                )
+            self.address = address
+        self._suspect = False
+        self._checked_at = time.monotonic()
