@@ -120,6 +120,13 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         """The settings this manager was built with."""
         return self._settings
 
+    @property
+    def server(self) -> Address | None:
+        """Where operations go now: the master last found in sentinel mode (None before)."""
+        if self._master is None:
+            return (self._settings.host, self._settings.port)
+        return self._master.address
+
     async def create(self, task: AgentTask) -> None:
         subject = f"create task {task.task_id!r}"
         task_json = self.task_json(task, PersistenceCreateError, subject)

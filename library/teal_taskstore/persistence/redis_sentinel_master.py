@@ -1,7 +1,7 @@
 """``SentinelMaster``: where the master is, as Redis Sentinel says, kept current.
 
-The manager's connections go to ``address``. It is asked of the sentinels (one after
-another, with the sentinels' own credentials) when first needed, again whenever an operation
+The manager's connections go to ``address``. It is asked of the sentinels (all at once,
+with the sentinels' own credentials) when first needed, again whenever an operation
 saw a sign that the master moved (a connection error, a timeout, ``READONLY``, a ``WAIT``
 that fell short), and in the background every ``REFRESH_SECONDS`` while operations run: a
 planned switch (``SENTINEL FAILOVER``) leaves the old master accepting writes for up to
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 # How often a busy manager checks that the master has not moved.
 REFRESH_SECONDS = 1.0
 # Flags with which a sentinel's master is no master to write to.
-_DOWN_FLAGS = frozenset({"s_down", "o_down", "disconnected"})
+_UNAVAILABLE_FLAGS = frozenset({"s_down", "o_down", "disconnected", "failover_in_progress"})
 
 
 class SentinelAuthenticationError(redis_errors.AuthenticationError):
@@ -86,47 +86,57 @@ class SentinelMaster:
             logger.debug("sentinel discovery failed: %s", task.exception())
 
     async def _discover(self) -> Address:
-        problems: list[str] = []
-        refused = 0
+        """Ask every sentinel at once; the answer of the newest configuration wins.
+
+        While any sentinel runs a failover of the master, or sees it down, there is no
+        master to write to: the old one may already have a promoted successor, and what it
+        acknowledges now would be lost when it is demoted.
+        """
         settings = self._settings
-        for sentinel in settings.sentinels:
-            where = f"{sentinel[0]}:{sentinel[1]}"
-            connection = settings.sentinel_connection(sentinel)
-            try:
-                await connection.connect()  # type: ignore[no-untyped-call]
-                await connection.send_command("SENTINEL", "MASTER", settings.sentinel_master)
-                reply = await connection.read_response()
-            except redis_errors.AuthenticationError:
-                refused += 1
-                problems.append(f"{where} refused the credentials")
-                continue
-            except redis_errors.ResponseError as exc:
-                problems.append(f"{where}: {exc}")
-                continue
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-                problems.append(f"{where} unreachable ({exc or type(exc).__name__})")
-                continue
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.disconnect(nowait=True)
-            fields = [_text(item) for item in reply]
-            state = dict(zip(fields[::2], fields[1::2], strict=False))
-            flags = set(state.get("flags", "").split(","))
-            if flags & _DOWN_FLAGS:
-                problems.append(f"{where} sees the master down ({state.get('flags')})")
-                continue
-            address = (state["ip"], int(state["port"]))
-            self._moved_to(address)
-            return address
-        if refused == len(settings.sentinels):
+        answers = await asyncio.gather(*(self._ask(s) for s in settings.sentinels))
+        states = [a for a in answers if isinstance(a, dict)]
+        problems = [a for a in answers if isinstance(a, str)]
+        if not states and all(p.endswith("refused the credentials") for p in problems):
             raise SentinelAuthenticationError(
                 "every sentinel refused the sentinel credentials (TA_REDIS_SENTINEL_PWD, "
                 "TA_REDIS_SENTINEL_USERNAME; not TA_REDIS_PWD, which is the data nodes')"
             )
+        unavailable = [
+            f"{state['sentinel']} sees the master {state.get('flags')}"
+            for state in states
+            if set(state.get("flags", "").split(",")) & _UNAVAILABLE_FLAGS
+        ]
+        if states and not unavailable:
+            newest = max(states, key=lambda state: int(state.get("config-epoch", "0")))
+            address = (newest["ip"], int(newest["port"]))
+            self._moved_to(address)
+            return address
+        if unavailable:
+            self._suspect = True  # every operation asks again until the failover is over
         raise MasterNotFoundError(
             f"no sentinel named an available master {settings.sentinel_master!r} "
-            f"(TA_REDIS_SENTINEL_MASTER): {'; '.join(problems)}"
+            f"(TA_REDIS_SENTINEL_MASTER): {'; '.join(unavailable + problems)}"
         )
+
+    async def _ask(self, sentinel: Address) -> dict[str, str] | str:
+        """What one sentinel says of the master (``SENTINEL MASTER``), or what went wrong."""
+        where = f"{sentinel[0]}:{sentinel[1]}"
+        connection = self._settings.sentinel_connection(sentinel)
+        try:
+            await connection.connect()  # type: ignore[no-untyped-call]
+            await connection.send_command("SENTINEL", "MASTER", self._settings.sentinel_master)
+            reply = await connection.read_response()
+        except redis_errors.AuthenticationError:
+            return f"{where} refused the credentials"
+        except redis_errors.ResponseError as exc:
+            return f"{where}: {exc}"
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            return f"{where} unreachable ({exc or type(exc).__name__})"
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)
+        fields = [_text(item) for item in reply]
+        return {**dict(zip(fields[::2], fields[1::2], strict=False)), "sentinel": where}
 
     def _moved_to(self, address: Address) -> None:
         if address != self.address:

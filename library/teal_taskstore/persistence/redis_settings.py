@@ -152,6 +152,16 @@ class RedisSettings:
         return math.ceil((self.retries + 1) * (1.25 * self.command_timeout + 1.0)) + 5
 
     @property
+    def operation_bound_seconds(self) -> float:
+        """The longest an operation takes before it returns or raises, failovers included.
+
+        Each attempt (finding the master included) ends within 1.25 x the command timeout;
+        the backoff before retry ``n`` (from 0) is at most ``min(1, 0.05 x 2**n)`` seconds.
+        """
+        backoff = sum(min(1.0, 0.05 * 2.0**n) for n in range(self.retries))
+        return (self.retries + 1) * 1.25 * self.command_timeout + backoff
+
+    @property
     def wait_timeout_ms(self) -> int:
         """How long a write's ``WAIT`` waits for its replicas: half the command timeout."""
         return max(1, int(self.command_timeout * 500))
