@@ -88,9 +88,9 @@ class SentinelMaster:
     async def _discover(self) -> Address:
         """Ask every sentinel at once; the answer of the newest configuration wins.
 
-        While any sentinel runs a failover of the master, or sees it down, there is no
-        master to write to: the old one may already have a promoted successor, and what it
-        acknowledges now would be lost when it is demoted.
+        While a sentinel of that configuration runs a failover of the master, or sees it
+        down, there is no master to write to: the old one may already have a promoted
+        successor, and what it acknowledges now would be lost when it is demoted.
         """
         settings = self._settings
         answers = await asyncio.gather(*(self._ask(s) for s in settings.sentinels))
@@ -101,13 +101,16 @@ class SentinelMaster:
                 "every sentinel refused the sentinel credentials (TA_REDIS_SENTINEL_PWD, "
                 "TA_REDIS_SENTINEL_USERNAME; not TA_REDIS_PWD, which is the data nodes')"
             )
+        # Sentinels still on an older configuration speak of a master already replaced.
+        epoch = max((int(state.get("config-epoch", "0")) for state in states), default=0)
+        current = [state for state in states if int(state.get("config-epoch", "0")) == epoch]
         unavailable = [
             f"{state['sentinel']} sees the master {state.get('flags')}"
-            for state in states
+            for state in current
             if set(state.get("flags", "").split(",")) & _UNAVAILABLE_FLAGS
         ]
-        if states and not unavailable:
-            newest = max(states, key=lambda state: int(state.get("config-epoch", "0")))
+        if current and not unavailable:
+            newest = current[0]
             address = (newest["ip"], int(newest["port"]))
             self._moved_to(address)
             return address

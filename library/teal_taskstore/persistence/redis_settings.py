@@ -14,6 +14,7 @@ from teal_taskstore.errors import ConfigurationError
 
 MAX_INT32 = 2**31 - 1
 MODES = ("standalone", "sentinel", "cluster")
+DEFAULT_SENTINEL_MASTER = "mymaster"
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class RedisSettings:
     max_connections: int = 64
     mode: str = "standalone"
     sentinels: tuple[Address, ...] = ()
-    sentinel_master: str = "mymaster"
+    sentinel_master: str = DEFAULT_SENTINEL_MASTER
     sentinel_username: str | None = None
     sentinel_password: str | None = field(default=None, repr=False)
     wait_replicas: int = 0
