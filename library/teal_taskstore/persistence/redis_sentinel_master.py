@@ -22,8 +22,11 @@ logger = logging.getLogger(__name__)
 
 # How often a busy manager checks that the master has not moved.
 REFRESH_SECONDS = 1.0
-# Flags with which a sentinel's master is no master to write to.
-_UNAVAILABLE_FLAGS = frozenset({"s_down", "o_down", "disconnected", "failover_in_progress"})
+# Flags with which a sentinel's master is no master to write to: down by quorum, or being
+# replaced. Not "s_down" (one sentinel's view: a sentinel cut off from a healthy master must
+# not stop every write) nor "disconnected" (the sentinel's own link, down for about a
+# second after every switch).
+_UNAVAILABLE_FLAGS = frozenset({"o_down", "failover_in_progress"})
 
 
 class SentinelAuthenticationError(redis_errors.AuthenticationError):
@@ -36,6 +39,28 @@ class MasterNotFoundError(redis_errors.ConnectionError):
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def choose_master(states: list[dict[str, str]]) -> tuple[Address | None, list[str]]:
+    """The master to write to, from what the sentinels answered; else why there is none.
+
+    Only sentinels on the newest configuration (``config-epoch``) count: the others speak
+    of a master already replaced. A master that one of them sees down (by quorum) or is
+    failing over is no master to write to: it may already have a promoted successor, and
+    what it acknowledges would be lost when it is demoted. Another address named by that
+    configuration is the successor (a sentinel that switched before the leader finished).
+    """
+    epoch = max((int(state.get("config-epoch", "0")) for state in states), default=0)
+    current = [state for state in states if int(state.get("config-epoch", "0")) == epoch]
+    failing = {
+        (state["ip"], state["port"]): f"{state['sentinel']} sees the master {state['flags']}"
+        for state in current
+        if set(state.get("flags", "").split(",")) & _UNAVAILABLE_FLAGS
+    }
+    candidates = [state for state in current if (state["ip"], state["port"]) not in failing]
+    if candidates:
+        return (candidates[0]["ip"], int(candidates[0]["port"])), []
+    return None, list(failing.values())
 
 
 class SentinelMaster:
@@ -86,12 +111,7 @@ class SentinelMaster:
             logger.debug("sentinel discovery failed: %s", task.exception())
 
     async def _discover(self) -> Address:
-        """Ask every sentinel at once; the answer of the newest configuration wins.
-
-        While a sentinel of that configuration runs a failover of the master, or sees it
-        down, there is no master to write to: the old one may already have a promoted
-        successor, and what it acknowledges now would be lost when it is demoted.
-        """
+        """Ask every sentinel at once; ``choose_master`` decides from their answers."""
         settings = self._settings
         answers = await asyncio.gather(*(self._ask(s) for s in settings.sentinels))
         states = [a for a in answers if isinstance(a, dict)]
@@ -101,17 +121,8 @@ class SentinelMaster:
                 "every sentinel refused the sentinel credentials (TA_REDIS_SENTINEL_PWD, "
                 "TA_REDIS_SENTINEL_USERNAME; not TA_REDIS_PWD, which is the data nodes')"
             )
-        # Sentinels still on an older configuration speak of a master already replaced.
-        epoch = max((int(state.get("config-epoch", "0")) for state in states), default=0)
-        current = [state for state in states if int(state.get("config-epoch", "0")) == epoch]
-        unavailable = [
-            f"{state['sentinel']} sees the master {state.get('flags')}"
-            for state in current
-            if set(state.get("flags", "").split(",")) & _UNAVAILABLE_FLAGS
-        ]
-        if current and not unavailable:
-            newest = current[0]
-            address = (newest["ip"], int(newest["port"]))
+        address, unavailable = choose_master(states)
+        if address is not None:
             self._moved_to(address)
             return address
         if unavailable:
