@@ -21,6 +21,7 @@ of its kind in the same round, so the two modes' ratios can be compared (target:
 
 import argparse
 import asyncio
+import logging
 import statistics
 import sys
 from collections.abc import Awaitable, Callable
@@ -205,6 +206,8 @@ def print_recoveries(recoveries: list[Recovery]) -> None:
 
 
 async def run(ops: int, rounds: int, failovers: bool) -> None:
+    # The manager logs each retry during a failover; thousands of lines, not figures.
+    logging.getLogger("teal_taskstore").setLevel(logging.ERROR)
     sentinel_set = RedisSentinelSet()
     cluster = RedisClusterSet()
     try:
