@@ -58,6 +58,7 @@ typecheck: setup
 
 bench: setup
 	$(PY) scripts/bench_library.py
+	$(PY) scripts/bench_ha.py
 
 clean:
 	rm -rf $(VENV) .venvs .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,11 @@ client that found the master through the sentinels, and RedisCluster; each figur
 median of interleaved rounds. Then times the recovery from each failover kind (kill -9,
 SIGSTOP, SENTINEL FAILOVER, and kill -9 of a cluster master) for a client that keeps writing.
 
+The library's manager is measured the same way: every operation at concurrency 64 in
+standalone mode (straight to the master) and in sentinel mode, each beside the bare client
+of its kind in the same round, so the two modes' ratios can be compared (target: within
+0.05); then the manager's own failover recoveries with and without TA_REDIS_WAIT_REPLICAS.
+
     .venv/bin/python scripts/bench_ha.py [--ops 10000] [--rounds 3] [--no-failovers]
 
 ``bare_rows`` and ``recovery_rows`` can be imported by another benchmark for its own table.
@@ -16,6 +21,8 @@ SIGSTOP, SENTINEL FAILOVER, and kill -9 of a cluster master) for a client that k
 
 import argparse
 import asyncio
+import logging
+import statistics
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,16 +31,21 @@ from typing import Any
 import redis.asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts.bench_library import make_task, one_round
 from support.failover_scenarios import (
     SENTINEL_FAILURES,
     Recovery,
     cluster_master_kill,
     sentinel_failover,
 )
+from support.library_backends import sentinel_env
+from support.manager_failover import ManagerRecovery, manager_failover
 from support.redis_cluster import RedisClusterSet
 from support.redis_sentinel import DATA_PASSWORD, MASTER_NAME, RedisSentinelSet
 from support.throughput import Result, measure, median_result
+from teal_taskstore import AppConfig, RedisTaskPersistenceManager
 
 CONCURRENCY = 64
 PAYLOAD_BYTES = 2700
@@ -80,6 +92,80 @@ async def bare_rows(
     return {name: median_result(values) for name, values in samples.items()}
 
 
+async def manager_rows(
+    sentinel_set: RedisSentinelSet, ops: int, rounds: int
+) -> dict[str, dict[str, float]]:
+    """Each operation's rate as a ratio of its bare command, per mode (median of rounds)."""
+    host, port = sentinel_set.master_address()
+    standalone_env = {
+        "TA_REDIS_HOST": host,
+        "TA_REDIS_PORT": str(port),
+        "TA_REDIS_PWD": DATA_PASSWORD,
+    }
+    sentinel = sentinel_set.async_sentinel(timeout=5)
+    modes = {
+        "standalone": (
+            RedisTaskPersistenceManager(AppConfig(standalone_env)),
+            redis.asyncio.Redis(
+                port=port, password=DATA_PASSWORD, decode_responses=True,
+                max_connections=CONCURRENCY,
+            ),
+        ),
+        "sentinel": (
+            RedisTaskPersistenceManager(sentinel_env(sentinel_set)),
+            sentinel.master_for(MASTER_NAME, max_connections=CONCURRENCY),
+        ),
+    }  # fmt: skip
+    ratios: dict[str, dict[str, list[float]]] = {}
+    try:
+        for manager, bare in modes.values():  # warm up: connections and scripts
+            await one_round(manager, bare, [make_task(n) for n in range(200)], CONCURRENCY)
+        for _ in range(rounds):
+            for mode, (manager, bare) in modes.items():
+                tasks = [make_task(n) for n in range(ops)]
+                results = await one_round(manager, bare, tasks, CONCURRENCY)
+                for name, result in results.items():
+                    if name.startswith((" ", "bare")):
+                        continue
+                    reference = "bare GET" if name.startswith("load") else "bare SET"
+                    ratio = result.ops_per_second / results[reference].ops_per_second
+                    ratios.setdefault(mode, {}).setdefault(name, []).append(ratio)
+                    ratios[mode].setdefault(f"{name} ops/s", []).append(result.ops_per_second)
+    finally:
+        for manager, bare in modes.values():
+            await manager.close()
+            await bare.aclose()
+        await sentinel.aclose()
+    return {
+        mode: {name: statistics.median(values) for name, values in by_name.items()}
+        for mode, by_name in ratios.items()
+    }
+
+
+def print_manager(rows: dict[str, dict[str, float]]) -> None:
+    print(f"the library's manager, concurrency {CONCURRENCY}: ratio to the bare command")
+    print(f"  {'operation':<20}{'standalone':>22}{'sentinel':>22}  difference")
+    for name in [n for n in rows["standalone"] if not n.endswith("ops/s")]:
+        cells = [
+            f"{rows[mode][name + ' ops/s']:>9,.0f}/s {rows[mode][name]:.2f}x"
+            for mode in ("standalone", "sentinel")
+        ]
+        difference = rows["sentinel"][name] - rows["standalone"][name]
+        verdict = "met" if abs(difference) <= 0.05 else "MISSED"
+        print(f"  {name:<20}{cells[0]:>22}{cells[1]:>22}  {difference:+.2f} ({verdict})")
+    print()
+
+
+async def manager_recovery_rows(sentinel_set: RedisSentinelSet) -> list[ManagerRecovery]:
+    """The manager's own failovers, without and with TA_REDIS_WAIT_REPLICAS=1."""
+    recoveries = []
+    for wait_replicas in (0, 1):
+        for kind in SENTINEL_FAILURES:
+            await asyncio.to_thread(sentinel_set.heal)
+            recoveries.append(await manager_failover(sentinel_set, kind, wait_replicas))
+    return recoveries
+
+
 async def recovery_rows(sentinel_set: RedisSentinelSet, cluster: RedisClusterSet) -> list[Recovery]:
     """One failover of each kind under writers; the sets are healed between them."""
     recoveries = []
@@ -120,6 +206,8 @@ def print_recoveries(recoveries: list[Recovery]) -> None:
 
 
 async def run(ops: int, rounds: int, failovers: bool) -> None:
+    # The manager logs each retry during a failover; thousands of lines, not figures.
+    logging.getLogger("teal_taskstore").setLevel(logging.ERROR)
     sentinel_set = RedisSentinelSet()
     cluster = RedisClusterSet()
     try:
@@ -130,8 +218,12 @@ async def run(ops: int, rounds: int, failovers: bool) -> None:
         print(f"redis-server {version}, redis-py {redis.__version__}; payload {PAYLOAD_BYTES} B;")
         print(f"{ops} ops per measurement, median of {rounds} interleaved rounds\n")
         print_bare(await bare_rows(sentinel_set, cluster, ops, rounds, "x" * PAYLOAD_BYTES))
+        print_manager(await manager_rows(sentinel_set, ops, rounds))
         if failovers:
             print_recoveries(await recovery_rows(sentinel_set, cluster))
+            print("the library's manager, 32 writers (tests/support/manager_failover.py)")
+            for recovery in await manager_recovery_rows(sentinel_set):
+                print(f"  {recovery}")
     finally:
         sentinel_set.cleanup()
         cluster.cleanup()

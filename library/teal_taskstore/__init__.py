@@ -16,6 +16,7 @@ from teal_taskstore.errors import (
     PersistenceDeleteError,
     PersistenceError,
     PersistenceLoadError,
+    PersistenceNotReplicatedError,
     PersistenceUpdateError,
 )
 from teal_taskstore.models import AgentTask, AgentTaskItem, ContentType, MultiModalItem
@@ -38,6 +39,7 @@ __all__ = [
     "PersistenceError",
     "PersistenceFactory",
     "PersistenceLoadError",
+    "PersistenceNotReplicatedError",
     "PersistenceUpdateError",
     "RedisTaskPersistenceManager",
     "TaskPersistenceManager",

@@ -30,6 +30,23 @@ class PersistenceDeleteError(PersistenceError):
     """A task could not be deleted, for example because it does not exist."""
 
 
+class PersistenceNotReplicatedError(PersistenceError):
+    """A write reached the master, but fewer replicas than ``TA_REDIS_WAIT_REPLICAS``
+    acknowledged it in time: it is stored, and may be lost if the master fails now."""
+
+
+class CreateNotReplicatedError(PersistenceCreateError, PersistenceNotReplicatedError):
+    """A create that ``PersistenceNotReplicatedError`` describes."""
+
+
+class UpdateNotReplicatedError(PersistenceUpdateError, PersistenceNotReplicatedError):
+    """An update that ``PersistenceNotReplicatedError`` describes."""
+
+
+class DeleteNotReplicatedError(PersistenceDeleteError, PersistenceNotReplicatedError):
+    """A delete that ``PersistenceNotReplicatedError`` describes."""
+
+
 class ConfigurationError(ValueError):
     """A setting is missing or invalid; the message names the variable and what was expected."""
 

@@ -78,14 +78,21 @@ def _of(kind: Kind) -> _Coordinates:
     return {"group": kind.group, "version": kind.version, "plural": kind.plural}
 
 
+PASSWORD_REF_FIELDS = ("passwordSecretRef", "sentinelPasswordSecretRef")
+
+
 @kopf.index(**_of(TASKSTORE))
 def password_secrets(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
 ) -> dict[tuple[str | None, str], str]:
-    """External stores by the Secret their password comes from: (namespace, Secret) -> store."""
-    secret_ref = (spec.get("redis") or {}).get("external", {}).get("passwordSecretRef") or {}
-    secret = secret_ref.get("name")
-    return {(namespace, secret): name} if isinstance(secret, str) else {}
+    """External stores by the Secrets their passwords come from: (namespace, Secret) -> store.
+
+    The data password's Secret and, with Sentinel, the sentinels' password's Secret.
+    """
+    external = (spec.get("redis") or {}).get("external") or {}
+    refs = [external.get(field) or {} for field in PASSWORD_REF_FIELDS]
+    secrets = [ref.get("name") for ref in refs]
+    return {(namespace, secret): name for secret in secrets if isinstance(secret, str)}
 
 
 @kopf.on.event(**_of(TASKSTORE))

@@ -104,22 +104,37 @@ def test_one_sample_taskstore_per_backend_and_each_is_valid() -> None:
         parsed = parse_taskstore({**store, "metadata": {**store["metadata"], **stored}})
         spec = parsed.spec
         if spec.redis is not None:
-            kinds.add("managed redis" if spec.redis.managed is not None else "external redis")
+            external = spec.redis.external
+            kinds.add("managed redis" if external is None else f"external {external.mode.value}")
         else:
             kinds.add(str(spec.backend.value))
-    assert kinds == {"memory", "managed redis", "external redis", "custom"}
+    assert kinds == {
+        "memory",
+        "managed redis",
+        "external standalone",
+        "external sentinel",
+        "external cluster",
+        "custom",
+    }
 
 
-def test_external_sample_ships_its_password_secret() -> None:
+def test_external_samples_ship_their_password_secrets() -> None:
     objects = sample_objects()
-    external = next(
-        store
+    externals = [
+        store["spec"]["redis"]["external"]
         for store in of_kind(objects, "TaskStore")
         if "external" in store["spec"].get("redis", {})
-    )
-    ref = external["spec"]["redis"]["external"]["passwordSecretRef"]
-    secret = only(objects, "Secret", ref["name"])
-    assert ref["key"] in secret["stringData"]
+    ]
+    refs = [
+        external[field]
+        for external in externals
+        for field in ("passwordSecretRef", "sentinelPasswordSecretRef")
+        if field in external
+    ]
+    assert len(refs) == len(externals) + 1  # the sentinel sample has two
+    for ref in refs:
+        secret = only(objects, "Secret", ref["name"])
+        assert ref["key"] in secret["stringData"]
 
 
 def test_sample_agent_opts_in_to_a_sample_store() -> None:

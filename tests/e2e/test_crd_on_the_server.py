@@ -29,6 +29,12 @@ def description(model: type[BaseModel], field: str) -> str:
         ("taskstore.spec", description(TaskStoreSpec, "backend")),
         ("taskstore.spec.redis", description(TaskStoreSpec, "redis")),
         ("taskstore.spec.redis.external", description(ExternalRedis, "host")),
+        ("taskstore.spec.redis.external.mode", description(ExternalRedis, "mode")),
+        ("taskstore.spec.redis.external.sentinels", description(ExternalRedis, "sentinels")),
+        (
+            "taskstore.spec.redis.external.sentinelPasswordSecretRef",
+            description(ExternalRedis, "sentinel_password_secret_ref"),
+        ),
         ("taskstore.spec.redis.keyPrefix", description(RedisSpec, "key_prefix")),
     ],
 )

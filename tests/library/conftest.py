@@ -6,7 +6,14 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 
-from support.library_backends import Backend, fake_redis_backend, flush, redis_env
+from support.library_backends import (
+    Backend,
+    fake_redis_backend,
+    flush,
+    redis_env,
+    sentinel_env,
+)
+from support.redis_sentinel import DATA_PASSWORD, RedisSentinelSet
 from support.redis_server import RedisServer
 from teal_taskstore import (
     InMemoryPersistenceManager,
@@ -14,7 +21,8 @@ from teal_taskstore import (
     TaskPersistenceManager,
 )
 
-BACKENDS = ["memory", "fakeredis", "redis"]
+# The sentinel backend starts the session's Sentinel set (tests/support/ha_fixtures.py).
+BACKENDS = ["memory", "fakeredis", "redis", pytest.param("sentinel", marks=pytest.mark.redis_ha)]
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +44,8 @@ async def backend(
         built = Backend(name, lambda _settings: InMemoryPersistenceManager())
     elif name == "fakeredis":
         built = fake_redis_backend()
+    elif name == "sentinel":
+        built = sentinel_backend(request.getfixturevalue("redis_sentinel"))
     else:
         flush(redis_server)
         built = Backend(
@@ -52,3 +62,17 @@ async def backend(
 def manager(backend: Backend) -> TaskPersistenceManager:
     """A manager of the current backend."""
     return backend.new_manager()
+
+
+def sentinel_backend(sentinel_set: RedisSentinelSet) -> Backend:
+    """Managers in sentinel mode on the healed set, its master flushed."""
+    host, port = sentinel_set.master_address()
+    with sentinel_set.data_client(port) as client:
+        client.flushall()
+    return Backend(
+        "sentinel",
+        lambda settings: RedisTaskPersistenceManager(sentinel_env(sentinel_set, **settings)),
+        lambda: redis.asyncio.Redis(
+            host=host, port=port, password=DATA_PASSWORD, decode_responses=True
+        ),
+    )

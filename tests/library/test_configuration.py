@@ -1,5 +1,6 @@
 """Settings and backend selection: every bad setting names its variable, and nothing leaks."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from teal_taskstore import (
     AppConfig,
     ConfigurationError,
     PersistenceFactory,
+    RedisTaskPersistenceManager,
 )
 from teal_taskstore.persistence.redis_persistence_manager import RedisSettings
 
@@ -33,6 +35,14 @@ PASSWORD = "hunter2-do-not-show"
         ("TA_REDIS_COMMAND_TIMEOUT", "soon", "seconds > 0"),
         ("TA_REDIS_RETRIES", "-1", "an integer >= 0"),
         ("TA_REDIS_MAX_CONNECTIONS", "0", "an integer >= 1"),
+        ("TA_REDIS_MODE", "replicated", "standalone/sentinel/cluster"),
+        ("TA_REDIS_WAIT_REPLICAS", "-1", "an integer >= 0"),
+        ("TA_REDIS_WAIT_REPLICAS", "all", "an integer >= 0"),
+        ("TA_REDIS_SENTINELS", "sentinel-0", "host:port"),
+        ("TA_REDIS_SENTINELS", "sentinel-0:0", "host:port (port 1..65535)"),
+        ("TA_REDIS_SENTINELS", "sentinel-0:26379x", "host:port"),
+        ("TA_REDIS_SENTINELS", ":26379", "host:port"),
+        ("TA_REDIS_SENTINELS", " , ", "at least one host:port"),
     ],
 )
 def test_a_bad_setting_fails_at_construction_naming_the_variable(
@@ -116,3 +126,102 @@ def test_app_config_snapshots_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert config.get("TA_MISSING", "default") == "default"
     assert PASSWORD not in repr(config)
     assert "TA_REDIS_PWD" in repr(config)
+
+
+SENTINEL_PASSWORD = "sentinel-secret-do-not-show"
+
+
+def sentinel_config(**extra: str) -> AppConfig:
+    return AppConfig(
+        {
+            "TA_REDIS_MODE": "sentinel",
+            "TA_REDIS_SENTINELS": "s0.example:26379, [::1]:26380,s2.example:26381",
+            "TA_REDIS_PWD": PASSWORD,
+            **extra,
+        }
+    )
+
+
+def test_sentinel_settings_are_read_and_secrets_stay_out_of_reprs() -> None:
+    settings = RedisSettings.from_config(
+        sentinel_config(
+            TA_REDIS_SENTINEL_MASTER="orders",
+            TA_REDIS_SENTINEL_PWD=SENTINEL_PASSWORD,
+            TA_REDIS_SENTINEL_USERNAME="watcher",
+            TA_REDIS_WAIT_REPLICAS="1",
+        )
+    )
+    assert settings.mode == "sentinel"
+    assert settings.sentinels == (("s0.example", 26379), ("::1", 26380), ("s2.example", 26381))
+    assert settings.sentinel_master == "orders"
+    assert settings.sentinel_username == "watcher"
+    assert settings.sentinel_password == SENTINEL_PASSWORD
+    assert settings.wait_replicas == 1
+    manager = RedisTaskPersistenceManager(settings=settings)
+    for text in (repr(settings), repr(manager)):
+        assert PASSWORD not in text
+        assert SENTINEL_PASSWORD not in text
+    assert "'orders'" in repr(manager)
+    assert "s0.example:26379" in repr(manager)
+
+
+def test_defaults_of_the_ha_settings() -> None:
+    settings = RedisSettings.from_config(sentinel_config())
+    assert settings.sentinel_master == "mymaster"
+    assert settings.sentinel_password is None
+    assert settings.wait_replicas == 0
+    assert RedisSettings().mode == "standalone"
+    assert RedisSettings.from_config(AppConfig({"TA_REDIS_MODE": "Cluster"})).mode == "cluster"
+
+
+def test_the_sentinels_get_their_own_credentials_never_the_data_password() -> None:
+    settings = RedisSettings.from_config(
+        sentinel_config(TA_REDIS_SENTINEL_PWD=SENTINEL_PASSWORD, TA_REDIS_SENTINEL_USERNAME="w")
+    )
+    to_sentinel = settings.sentinel_connection(("s0.example", 26379))
+    assert (to_sentinel.host, to_sentinel.port) == ("s0.example", 26379)
+    assert to_sentinel.password == SENTINEL_PASSWORD
+    assert to_sentinel.username == "w"
+    without = RedisSettings.from_config(sentinel_config()).sentinel_connection(("s", 1))
+    assert without.password is None
+    to_master = settings.connection(("10.0.0.7", 6390))
+    assert (to_master.host, to_master.port, to_master.password) == ("10.0.0.7", 6390, PASSWORD)
+
+
+def test_sentinel_mode_without_sentinels_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="TA_REDIS_SENTINELS must list the sentinels"):
+        RedisSettings.from_config(AppConfig({"TA_REDIS_MODE": "sentinel"}))
+
+
+def test_a_bad_sentinel_entry_among_good_ones_is_named() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        RedisSettings.from_config(AppConfig({"TA_REDIS_SENTINELS": "a:1,b,c:3"}))
+    assert "TA_REDIS_SENTINELS" in str(raised.value)
+    assert "'b'" in str(raised.value)
+
+
+def test_host_and_port_in_sentinel_mode_are_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        settings = RedisSettings.from_config(
+            sentinel_config(TA_REDIS_HOST="redis.example", TA_REDIS_PORT="6390")
+        )
+    assert "TA_REDIS_HOST and TA_REDIS_PORT ignored with TA_REDIS_MODE=sentinel" in caplog.text
+    assert PASSWORD not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        RedisSettings.from_config(sentinel_config())
+    assert "ignored" not in caplog.text
+    assert settings.sentinels[0] == ("s0.example", 26379)
+
+
+def test_cluster_mode_refuses_a_database_other_than_0() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        RedisSettings.from_config(AppConfig({"TA_REDIS_MODE": "cluster", "TA_REDIS_DB": "1"}))
+    assert "TA_REDIS_DB must be 0 with TA_REDIS_MODE=cluster" in str(raised.value)
+
+
+def test_cluster_mode_is_refused_by_the_manager_until_it_is_supported() -> None:
+    with pytest.raises(ConfigurationError, match="TA_REDIS_MODE=cluster is not supported"):
+        RedisTaskPersistenceManager(AppConfig({"TA_REDIS_MODE": "cluster"}))

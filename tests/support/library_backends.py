@@ -8,6 +8,7 @@ import fakeredis
 import redis
 import redis.asyncio
 
+from support.redis_sentinel import DATA_PASSWORD, MASTER_NAME, SENTINEL_PASSWORD, RedisSentinelSet
 from support.redis_server import RedisServer
 from teal_taskstore import (
     AgentTask,
@@ -51,6 +52,19 @@ def make_task(
 def redis_env(server: RedisServer, **overrides: str) -> AppConfig:
     """An AppConfig pointing at ``server``, with extra ``TA_REDIS_*`` settings."""
     env = {"TA_REDIS_HOST": "127.0.0.1", "TA_REDIS_PORT": str(server.port), **overrides}
+    return AppConfig(env)
+
+
+def sentinel_env(sentinel_set: "RedisSentinelSet", **overrides: str) -> AppConfig:
+    """An AppConfig in sentinel mode for ``sentinel_set``, with extra ``TA_REDIS_*`` settings."""
+    env = {
+        "TA_REDIS_MODE": "sentinel",
+        "TA_REDIS_SENTINELS": ",".join(f"{h}:{p}" for h, p in sentinel_set.sentinel_addresses),
+        "TA_REDIS_SENTINEL_MASTER": MASTER_NAME,
+        "TA_REDIS_SENTINEL_PWD": SENTINEL_PASSWORD,
+        "TA_REDIS_PWD": DATA_PASSWORD,
+        **overrides,
+    }
     return AppConfig(env)
 
 

@@ -11,6 +11,18 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
+Address = tuple[str, int]
+
+
+class ReplicationShortfall(Exception):
+    """A write's ``WAIT`` counted fewer replicas than asked; ``reply`` is the write's own."""
+
+    def __init__(self, reply: Any, acknowledged: int, wanted: int) -> None:
+        super().__init__(f"acknowledged by {acknowledged} of {wanted} replicas")
+        self.reply = reply
+        self.acknowledged = acknowledged
+        self.wanted = wanted
+
 
 class LoopConnections:
     """Connections for one event loop, and the slots that bound how many are busy.
@@ -30,10 +42,14 @@ class LoopConnections:
         *,
         connect: Callable[[], AbstractConnection] | None = None,
         client: Redis | None = None,
+        address: Callable[[], Address | None] | None = None,
+        wait: tuple[int, int] = (0, 0),
     ) -> None:
         self.loop = loop
         self._connect = connect
         self._client = client
+        self._address = address
+        self._wait_replicas, self._wait_ms = wait
         self._idle: list[AbstractConnection] = []
         self._busy: set[AbstractConnection] = set()
         # Callers beyond max_connections wait here for a free connection.
@@ -45,26 +61,89 @@ class LoopConnections:
         """Send one command and return its reply (bytes, ints, lists; errors raised)."""
         if self._client is not None:
             return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
-        assert self._connect is not None  # one of the two is always given
-        connection = self._idle.pop() if self._idle else self._connect()
-        self._busy.add(connection)
+        connection = await self._take()
         try:
             await connection.connect()  # type: ignore[no-untyped-call]  # at once when connected
             await connection.send_packed_command(connection.pack_command(*args), False)
             reply = await connection.read_response()
         except ResponseError:
             # An error reply: the connection is in step and stays usable.
-            self._busy.discard(connection)
-            self._idle.append(connection)
+            await self._give_back(connection)
             raise
         except BaseException:
             # Anything else (a reset, a timeout, a cancellation) may leave a reply unread.
             self._busy.discard(connection)
             await connection.disconnect(nowait=True)
             raise
-        self._busy.discard(connection)
-        self._idle.append(connection)
+        await self._give_back(connection)
         return reply
+
+    async def execute_write(self, *args: Any) -> Any:
+        """``execute`` a write; with ``TA_REDIS_WAIT_REPLICAS``, ``WAIT`` in the same round trip.
+
+        ``ReplicationShortfall`` when fewer replicas than asked acknowledged it in time.
+        """
+        if not self._wait_replicas:
+            return await self.execute(*args)
+        wait = ("WAIT", self._wait_replicas, self._wait_ms)
+        if self._client is not None:
+            pipeline = self._client.pipeline(transaction=False)
+            pipeline.execute_command(*args)
+            pipeline.execute_command(*wait)
+            reply, acknowledged = await pipeline.execute()
+            return self._replicated(reply, int(acknowledged))
+        connection = await self._take()
+        error: ResponseError | None = None
+        try:
+            await connection.connect()  # type: ignore[no-untyped-call]
+            await connection.send_packed_command(connection.pack_commands([args, wait]), False)
+            try:
+                reply = await connection.read_response()
+            except ResponseError as exc:
+                # The WAIT reply is still to be read, to keep the connection in step.
+                error, reply = exc, None
+            acknowledged = await connection.read_response()
+        except BaseException:
+            self._busy.discard(connection)
+            await connection.disconnect(nowait=True)
+            raise
+        await self._give_back(connection)
+        if error is not None:
+            raise error
+        return self._replicated(reply, int(acknowledged))
+
+    def _replicated(self, reply: Any, acknowledged: int) -> Any:
+        if acknowledged < self._wait_replicas:
+            raise ReplicationShortfall(reply, acknowledged, self._wait_replicas)
+        return reply
+
+    async def _take(self) -> AbstractConnection:
+        assert self._connect is not None  # one of connect and client is always given
+        while self._idle:
+            connection = self._idle.pop()
+            if self._current(connection):
+                break
+            await connection.disconnect(nowait=True)
+        else:
+            connection = self._connect()
+        self._busy.add(connection)
+        return connection
+
+    async def _give_back(self, connection: AbstractConnection) -> None:
+        self._busy.discard(connection)
+        if self._current(connection):
+            self._idle.append(connection)
+        else:
+            await connection.disconnect(nowait=True)
+
+    def _current(self, connection: AbstractConnection) -> bool:
+        """False for a connection to a server that is no longer the master (sentinel mode)."""
+        if self._address is None:
+            return True
+        address = self._address()
+        return address is None or (
+            connection.port == address[1] and connection.host == address[0]  # type: ignore[attr-defined]
+        )
 
     async def close(self) -> None:
         """Close every connection, idle or in use (not a caller's client)."""
@@ -90,10 +169,14 @@ class ConnectionsPerLoop:
         *,
         connect: Callable[[], AbstractConnection] | None = None,
         client: Redis | None = None,
+        address: Callable[[], Address | None] | None = None,
+        wait: tuple[int, int] = (0, 0),
     ) -> None:
         self._max_connections = max_connections
         self._connect = connect
         self._client = client
+        self._address = address
+        self._wait = wait
         self._by_loop: dict[asyncio.AbstractEventLoop, LoopConnections] = {}
         self._current: LoopConnections | None = None
         _every_instance.add(self)
@@ -108,7 +191,12 @@ class ConnectionsPerLoop:
         if current is None:
             self._forget_closed_loops()
             current = LoopConnections(
-                loop, self._max_connections, connect=self._connect, client=self._client
+                loop,
+                self._max_connections,
+                connect=self._connect,
+                client=self._client,
+                address=self._address,
+                wait=self._wait,
             )
             self._by_loop[loop] = current
             if self._client is None:

@@ -10,8 +10,9 @@ contains the request id (an entry whose task's request-id set lacks it is remove
 ids belong to one task in the framework; should two tasks share one, the index names the one
 that wrote it last. Nothing is ever scanned with ``KEYS``.
 
-The scripts derive index keys from request ids, so they run on a standalone Redis (or a
-primary with replicas), not on Redis Cluster.
+With ``TA_REDIS_MODE=sentinel`` the master is found through Redis Sentinel and followed
+across failovers (``redis_sentinel_master``). The scripts derive index keys from request
+ids, so they run on a standalone Redis or a Sentinel-managed master, not on Redis Cluster.
 """
 
 import asyncio
@@ -23,22 +24,33 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 
 from teal_taskstore.config import AppConfig
 from teal_taskstore.errors import (
+    ConfigurationError,
+    CreateNotReplicatedError,
+    DeleteNotReplicatedError,
     PersistenceConflictError,
     PersistenceCreateError,
     PersistenceDeleteError,
     PersistenceError,
     PersistenceLoadError,
+    PersistenceNotReplicatedError,
     PersistenceUpdateError,
+    UpdateNotReplicatedError,
     hide_secret,
 )
 from teal_taskstore.models import AgentTask
 from teal_taskstore.persistence.deadlines import OperationDeadlines
-from teal_taskstore.persistence.redis_connections import ConnectionsPerLoop, LoopConnections
+from teal_taskstore.persistence.redis_connections import (
+    ConnectionsPerLoop,
+    LoopConnections,
+    ReplicationShortfall,
+)
 from teal_taskstore.persistence.redis_scripts import KeyLayout, LuaScript, ScriptCall, ScriptCalls
-from teal_taskstore.persistence.redis_settings import RedisSettings
+from teal_taskstore.persistence.redis_sentinel_master import SentinelMaster
+from teal_taskstore.persistence.redis_settings import Address, RedisSettings
 from teal_taskstore.persistence.task_persistence_manager import TaskPersistenceManager
 from teal_taskstore.persistence.write_tokens import write_tokens
 
@@ -49,6 +61,12 @@ logger = logging.getLogger(__name__)
 _validate_task_json = AgentTask.__pydantic_validator__.validate_json
 
 T = TypeVar("T")
+
+_NOT_REPLICATED: dict[type[PersistenceError], type[PersistenceNotReplicatedError]] = {
+    PersistenceCreateError: CreateNotReplicatedError,
+    PersistenceUpdateError: UpdateNotReplicatedError,
+    PersistenceDeleteError: DeleteNotReplicatedError,
+}
 
 
 class RedisTaskPersistenceManager(TaskPersistenceManager):
@@ -70,21 +88,30 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         """Build from ``app_config`` (or explicit ``settings``); ``client`` overrides the pool."""
         if settings is None:
             settings = RedisSettings.from_config(app_config or AppConfig())
+        if settings.mode == "cluster":
+            raise ConfigurationError(
+                "TA_REDIS_MODE=cluster is not supported by this version of the library yet "
+                "(use standalone or sentinel)"
+            )
         self._settings = settings
         self._keys = KeyLayout(settings.key_prefix)
         self._calls = ScriptCalls(self._keys, settings.ttl_seconds, settings.retry_window_seconds)
+        self._master = SentinelMaster(settings) if settings.mode == "sentinel" else None
         self._connections = ConnectionsPerLoop(
             settings.max_connections,
-            connect=None if client is not None else settings.connection,
+            connect=None if client is not None else self._new_connection,
             client=client,
+            address=None if self._master is None else self._master_address,
+            wait=(settings.wait_replicas, settings.wait_timeout_ms),
         )
         self._deadlines = OperationDeadlines(settings.command_timeout)
 
     def __repr__(self) -> str:
         s = self._settings
         tls = ", tls" if s.ssl else ""
+        where = f"{s.host}:{s.port}" if self._master is None else self._master.describe()
         return (
-            f"RedisTaskPersistenceManager({s.host}:{s.port}/{s.db}{tls}, "
+            f"RedisTaskPersistenceManager({where}/{s.db}{tls}, "
             f"key_prefix={s.key_prefix!r}, ttl={s.ttl_seconds}s)"
         )
 
@@ -92,6 +119,13 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
     def settings(self) -> RedisSettings:
         """The settings this manager was built with."""
         return self._settings
+
+    @property
+    def server(self) -> Address | None:
+        """Where operations go now: the master last found in sentinel mode (None before)."""
+        if self._master is None:
+            return (self._settings.host, self._settings.port)
+        return self._master.address
 
     async def create(self, task: AgentTask) -> None:
         subject = f"create task {task.task_id!r}"
@@ -177,6 +211,17 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             await asyncio.wait(in_flight)
         await self._connections.close_current()
 
+    def _new_connection(self) -> Connection:
+        # In sentinel mode, to the master as last found (an operation finds it first).
+        return self._settings.connection(self._master_address())
+
+    def _master_address(self) -> Address | None:
+        return None if self._master is None else self._master.address
+
+    def _where(self) -> str:
+        s = self._settings
+        return f"at {s.host}:{s.port}" if self._master is None else self._master.describe()
+
     def _parse(self, subject: str, stored: bytes | str) -> AgentTask:
         """A task from its stored ``<version>:<writer>:<JSON>`` form (bytes, as Redis has it)."""
         if isinstance(stored, str):  # a client passed in may decode responses
@@ -214,9 +259,12 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         task = self._deadlines.enter()
         try:
             async with connections.slots:
+                if self._master is not None:
+                    await self._master.current()
                 return await call(connections)
         except redis_errors.RedisError as exc:
             hide_secret(exc, self._settings.password)
+            hide_secret(exc, self._settings.sentinel_password)
             raise
         except asyncio.CancelledError:
             if self._deadlines.leave(task):
@@ -246,11 +294,28 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
                 await self._attempt(subject, error, script.load_into)
             except redis_errors.AuthenticationError as exc:
                 raise error(f"{subject}: Redis refused the credentials: {exc}") from exc
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError, TimeoutError) as exc:
+            except ReplicationShortfall as exc:
+                if self._master is not None:
+                    self._master.suspect()  # the replicas may follow a new master
+                raise _NOT_REPLICATED.get(error, error)(
+                    f"{subject}: written on the master but {exc} within "
+                    f"{self._settings.wait_timeout_ms} ms (TA_REDIS_WAIT_REPLICAS); the write "
+                    "stays, and may be lost if the master fails now"
+                ) from None
+            except (
+                redis_errors.ConnectionError,
+                redis_errors.TimeoutError,
+                TimeoutError,
+                redis_errors.ReadOnlyError,
+            ) as exc:
+                if self._master is not None:
+                    self._master.suspect()
+                elif isinstance(exc, redis_errors.ReadOnlyError):
+                    raise error(f"{subject}: {exc} (TA_REDIS_HOST names a replica)") from exc
                 if attempt >= self._settings.retries:
                     raise error(
-                        f"{subject}: Redis at {self._settings.host}:{self._settings.port} "
-                        f"unreachable after {attempt + 1} attempts: {exc}"
+                        f"{subject}: Redis {self._where()} unreachable after "
+                        f"{attempt + 1} attempts: {exc}"
                     ) from exc
                 delay = min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311
                 attempt += 1

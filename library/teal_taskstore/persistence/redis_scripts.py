@@ -110,11 +110,12 @@ class ScriptCall:
     script looks for the receipt of an earlier attempt only when there may be one.
     """
 
-    __slots__ = ("command", "retrying", "script")
+    __slots__ = ("command", "retrying", "script", "write")
 
     def __init__(self, script: LuaScript, command: tuple[str | int, ...], *, write: bool) -> None:
         self.script = script
         self.command = command
+        self.write = write
         self.retrying = not write  # a read has no flag to change
 
     def run(self, connections: LoopConnections) -> Awaitable[Any]:
@@ -128,7 +129,9 @@ class ScriptCall:
                 context[:-1] + "1",
                 *first_attempt[CONTEXT_ARGUMENT + 1 :],
             )
-            return connections.execute(*first_attempt)
+            return connections.execute_write(*first_attempt)
+        if self.write:
+            return connections.execute_write(*self.command)
         return connections.execute(*self.command)
 
 

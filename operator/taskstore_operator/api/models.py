@@ -32,6 +32,7 @@ from taskstore_operator.api.contract import (
 )
 from taskstore_operator.api.quantity import QUANTITY_PATTERN
 from taskstore_operator.api.rules import CelRule
+from teal_taskstore.persistence.redis_settings import DEFAULT_SENTINEL_MASTER
 
 # Names of Secrets and ConfigMaps (RFC 1123 subdomain).
 DNS_SUBDOMAIN_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -46,6 +47,12 @@ MODULE_PATTERN: Final = (
 )
 KEY_PREFIX_PATTERN: Final = r"^[A-Za-z0-9:_.-]*$"
 HOST_PATTERN: Final = r"^\S+$"
+# host:port of a sentinel, [v6-address]:port too; port 1..65535.
+_PORT: Final = (
+    r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+)
+HOST_PORT_PATTERN: Final = rf"^(\[[0-9a-fA-F:.]+\]|[^\s:\[\],]+):{_PORT}$"
+MAX_SENTINELS: Final = 16
 # A container image reference, as the container runtimes parse it (the distribution
 # project's reference grammar: [host[:port]/]path[:tag][@digest]), written in the syntax
 # that Go's RE2, Rust's regex and Python's re share.
@@ -75,6 +82,7 @@ PATTERN_MEANINGS: Final = {
     KEY_PREFIX_PATTERN: "letters, digits, ':', '_', '.' and '-'",
     QUANTITY_PATTERN: "a Kubernetes quantity, such as 500m or 1Gi",
     HOST_PATTERN: "a host name or address without spaces",
+    HOST_PORT_PATTERN: "host:port (or [IPv6]:port), port 1..65535",
     IMAGE_PATTERN: "an image reference such as redis:7.2 or "
     "registry.example:5000/redis@sha256:..., without spaces",
 }
@@ -146,6 +154,14 @@ class Backend(StrEnum):
     MEMORY = "memory"
     REDIS = "redis"
     CUSTOM = "custom"
+
+
+class RedisMode(StrEnum):
+    """How agents reach an external Redis: one server, through Sentinel, or a Cluster."""
+
+    STANDALONE = "standalone"
+    SENTINEL = "sentinel"
+    CLUSTER = "cluster"
 
 
 class DeletionPolicy(StrEnum):
@@ -272,30 +288,144 @@ class ManagedRedis(ApiModel):
     )
 
 
-class ExternalRedis(ApiModel):
-    """An existing Redis that the operator does not run; agents connect to it directly."""
+_SENTINEL_ONLY: Final = ("sentinels", "masterName", "sentinelUsername", "sentinelPasswordSecretRef")
 
-    host: str = Field(
+
+def _mode_is(mode: RedisMode) -> str:
+    """CEL: the store's mode is ``mode`` (standalone when left out)."""
+    if mode == RedisMode.STANDALONE:
+        return "(!has(self.mode) || self.mode == 'standalone')"
+    return f"(has(self.mode) && self.mode == '{mode.value}')"
+
+
+class ExternalRedis(ApiModel):
+    """An existing Redis that the operator does not run; agents connect to it directly.
+
+    ``mode`` picks the form: one server at host:port (standalone), a master found through
+    Redis Sentinel (sentinels, masterName), or a Redis Cluster seeded by host:port.
+    """
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            rule=(
+                f"!{_mode_is(RedisMode.SENTINEL)}"
+                " || (has(self.sentinels) && size(self.sentinels) > 0)"
+            ),
+            message="mode sentinel needs sentinels: the host:port of at least one sentinel",
+            field_path=".sentinels",
+            reason="FieldValueRequired",
+            holds=lambda redis: redis.mode != RedisMode.SENTINEL or bool(redis.sentinels),
+        ),
+        CelRule(
+            rule=f"{_mode_is(RedisMode.SENTINEL)} || has(self.host)",
+            message="host is required unless mode is sentinel (then sentinels name the master)",
+            field_path=".host",
+            reason="FieldValueRequired",
+            holds=lambda redis: redis.mode == RedisMode.SENTINEL or redis.host is not None,
+        ),
+        CelRule(
+            rule=f"!{_mode_is(RedisMode.SENTINEL)} || !has(self.host)",
+            message="host is not used with mode sentinel: the sentinels name the master",
+            field_path=".host",
+            reason="FieldValueForbidden",
+            holds=lambda redis: redis.mode != RedisMode.SENTINEL or redis.host is None,
+        ),
+        CelRule(
+            rule=f"!{_mode_is(RedisMode.CLUSTER)} || !has(self.db) || self.db == 0",
+            message="db must be 0 with mode cluster: Redis Cluster has only database 0",
+            field_path=".db",
+            holds=lambda redis: redis.mode != RedisMode.CLUSTER or redis.db == 0,
+        ),
+        CelRule(
+            rule=f"{_mode_is(RedisMode.SENTINEL)} || "
+            + " && ".join(f"!has(self.{name})" for name in _SENTINEL_ONLY),
+            message=f"{', '.join(_SENTINEL_ONLY)} are used only with mode sentinel",
+            reason="FieldValueForbidden",
+            holds=lambda redis: (
+                redis.mode == RedisMode.SENTINEL
+                or (
+                    not redis.sentinels
+                    and redis.master_name is None
+                    and redis.sentinel_username is None
+                    and redis.sentinel_password_secret_ref is None
+                )
+            ),
+        ),
+    )
+
+    mode: RedisMode = Field(
+        default=RedisMode.STANDALONE,
+        description=(
+            "standalone: one Redis server at host:port. sentinel: the master that the "
+            "sentinels (Redis Sentinel) name, followed across failovers; host and port are "
+            "not used. cluster: a Redis Cluster, host:port being any node (db must be 0)."
+        ),
+    )
+    host: str | None = Field(
+        default=None,
         min_length=1,
         max_length=253,
         pattern=HOST_PATTERN,
-        description="Host name or IP address of the Redis server.",
+        description=(
+            "Host name or IP address of the Redis server (standalone) or of a cluster node "
+            "(cluster). Required unless mode is sentinel, and not allowed then."
+        ),
     )
     port: int = Field(
-        default=REDIS_PORT, ge=1, le=65535, description="TCP port of the Redis server."
+        default=REDIS_PORT,
+        ge=1,
+        le=65535,
+        description="TCP port of the Redis server or cluster node; not used with mode sentinel.",
     )
-    db: int = Field(default=0, ge=0, description="Redis logical database number.")
-    tls: bool = Field(default=False, description="Connect with TLS.")
+    db: int = Field(
+        default=0, ge=0, description="Redis logical database number; 0 with mode cluster."
+    )
+    tls: bool = Field(
+        default=False,
+        description="Connect with TLS (to the data nodes and, with mode sentinel, the sentinels).",
+    )
     username: str | None = Field(
         default=None,
         min_length=1,
-        description="Redis 6 ACL user name; the default user when omitted.",
+        description="Redis 6 ACL user name of the data nodes; the default user when omitted.",
     )
     password_secret_ref: PasswordSecretRef | None = Field(
         default=None,
         description=(
-            "Secret key holding the Redis password, in the TaskStore's namespace; agents read it "
-            "through a secretKeyRef and a rotation rolls them. No password when omitted."
+            "Secret key holding the data nodes' Redis password, in the TaskStore's namespace; "
+            "agents read it through a secretKeyRef and a rotation rolls them. No password "
+            "when omitted. Never sent to the sentinels."
+        ),
+    )
+    sentinels: list[Annotated[str, StringConstraints(pattern=HOST_PORT_PATTERN)]] | None = Field(
+        default=None,
+        max_length=MAX_SENTINELS,
+        description=(
+            "Mode sentinel: host:port of each sentinel (at least one; all of them, so that "
+            "agents find the master while some are down)."
+        ),
+    )
+    master_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=HOST_PATTERN,
+        description=(
+            f"Mode sentinel: the name the sentinels monitor the master under; "
+            f"{DEFAULT_SENTINEL_MASTER} when omitted."
+        ),
+    )
+    sentinel_username: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Mode sentinel: the sentinels' ACL user name, if they use one.",
+    )
+    sentinel_password_secret_ref: PasswordSecretRef | None = Field(
+        default=None,
+        description=(
+            "Mode sentinel: Secret key holding the sentinels' own password (their requirepass), "
+            "in the TaskStore's namespace; read by agents through a secretKeyRef, and a "
+            "rotation rolls them. Distinct from passwordSecretRef, the data nodes' password."
         ),
     )
 

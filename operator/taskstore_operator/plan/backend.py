@@ -25,7 +25,11 @@ from taskstore_operator.plan.observed import (
     Plan,
     store_ref,
 )
-from taskstore_operator.render.agent_env import endpoint, password_secret_ref
+from taskstore_operator.render.agent_env import (
+    endpoint,
+    password_secret_ref,
+    sentinel_password_secret_ref,
+)
 from taskstore_operator.render.conditions import Reason
 from taskstore_operator.render.hashing import secret_fingerprint
 from taskstore_operator.render.redis import (
@@ -89,6 +93,15 @@ def password_fingerprint(store: TaskStore, secret: Mapping[str, Any]) -> Passwor
     return PasswordSecret(fingerprint=secret_fingerprint(key, value))
 
 
+def sentinel_fingerprint(store: TaskStore, secret: Mapping[str, Any]) -> str | None:
+    """The fingerprint of the sentinels' password in ``secret``, keyed like an external one."""
+    secret_ref = sentinel_password_secret_ref(store)
+    value = (secret.get("data") or {}).get(secret_ref.key) if secret_ref is not None else None
+    if not isinstance(value, str):
+        return None
+    return secret_fingerprint(str(secret["metadata"]["uid"]), value)
+
+
 def plan_backend(plan: Plan, observed: Observed, store: TaskStore) -> Availability:
     """Plan the managed Redis objects (or their removal) and say whether agents may use it."""
     if store.managed_redis is not None:
@@ -104,6 +117,17 @@ def plan_backend(plan: Plan, observed: Observed, store: TaskStore) -> Availabili
             "(spec.redis.external.passwordSecretRef) not found"
         )
         return Availability(FALSE, Reason.SECRET_NOT_FOUND, message)
+    sentinel_ref = sentinel_password_secret_ref(store)
+    if sentinel_ref is not None:
+        sentinel = observed.password.sentinel_fingerprint if observed.password else None
+        if sentinel is None:
+            message = (
+                f"Secret {sentinel_ref.name} with key {sentinel_ref.key} "
+                "(spec.redis.external.sentinelPasswordSecretRef) not found"
+            )
+            return Availability(FALSE, Reason.SECRET_NOT_FOUND, message)
+        # Both passwords roll the agents; without a sentinel one the value is as before.
+        fingerprint = f"{fingerprint or ''}+{sentinel}"
     return Availability(
         TRUE, Reason.EXTERNAL_CONFIGURED, f"external Redis at {endpoint(store)}", fingerprint
     )

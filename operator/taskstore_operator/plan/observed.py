@@ -64,6 +64,8 @@ class PasswordSecret:
 
     # See taskstore_operator.plan.backend.password_fingerprint; None when the key is missing.
     fingerprint: str | None
+    # The same for the sentinels' password (sentinelPasswordSecretRef); None without one.
+    sentinel_fingerprint: str | None = None
 
 
 def parse(manifest: Mapping[str, Any] | None) -> Parsed:

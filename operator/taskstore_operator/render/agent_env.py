@@ -31,15 +31,27 @@ from taskstore_operator.api.contract import (
     ENV_REDIS_DB,
     ENV_REDIS_HOST,
     ENV_REDIS_KEY_PREFIX,
+    ENV_REDIS_MODE,
     ENV_REDIS_PASSWORD,
     ENV_REDIS_PORT,
+    ENV_REDIS_SENTINEL_MASTER,
+    ENV_REDIS_SENTINEL_PASSWORD,
+    ENV_REDIS_SENTINEL_USERNAME,
+    ENV_REDIS_SENTINELS,
     ENV_REDIS_SSL,
     ENV_REDIS_TTL,
     ENV_REDIS_USERNAME,
     REDIS_PORT,
     TASKSTORE_LABEL,
 )
-from taskstore_operator.api.models import Backend, PasswordSecretRef, RedisSpec, TaskStore
+from taskstore_operator.api.models import (
+    Backend,
+    ExternalRedis,
+    PasswordSecretRef,
+    RedisMode,
+    RedisSpec,
+    TaskStore,
+)
 from taskstore_operator.render.agent_library import (
     render_library_init_container,
     render_library_mount,
@@ -48,6 +60,7 @@ from taskstore_operator.render.agent_library import (
 from taskstore_operator.render.hashing import stable_hash
 from taskstore_operator.render.redis import redis_host, redis_secret_name
 from teal_taskstore.framework import ENTRY_FILE_PATH, IN_MEMORY_CLASS, REDIS_CLASS
+from teal_taskstore.persistence.redis_settings import DEFAULT_SENTINEL_MASTER
 
 EnvVar = dict[str, Any]
 Manifest = dict[str, Any]
@@ -66,13 +79,31 @@ def password_secret_ref(store: TaskStore) -> PasswordSecretRef | None:
     return external.password_secret_ref if external is not None else None
 
 
+def sentinel_password_secret_ref(store: TaskStore) -> PasswordSecretRef | None:
+    """The Secret key agents read TA_REDIS_SENTINEL_PWD from (external sentinel mode only)."""
+    external = store.external_redis
+    if external is None or external.mode != RedisMode.SENTINEL:
+        return None
+    return external.sentinel_password_secret_ref
+
+
 def endpoint(store: TaskStore) -> str:
-    """``host:port`` of the Redis agents use, for status; empty for the other backends."""
+    """Where agents find the Redis, for status; empty for the other backends.
+
+    ``host:port``; with Sentinel, the master's name and the sentinels; with Cluster, the
+    seed node.
+    """
     redis = store.spec.redis
     if store.spec.backend != Backend.REDIS or redis is None:
         return ""
+    external = redis.external
+    if external is not None and external.mode == RedisMode.SENTINEL:
+        return f"master {_master_name(external)} via sentinels {','.join(external.sentinels or [])}"
     host, port = _redis_address(store, redis)
-    return f"{host}:{port}"
+    cluster = (
+        "cluster seeded by " if external is not None and external.mode == RedisMode.CLUSTER else ""
+    )
+    return f"{cluster}{host}:{port}"
 
 
 def agent_env(store: TaskStore) -> list[EnvVar]:
@@ -172,30 +203,61 @@ def _literal(name: str, value: str) -> EnvVar:
 
 def _redis_address(store: TaskStore, redis: RedisSpec) -> tuple[str, int]:
     if redis.external is not None:
-        return redis.external.host, redis.external.port
+        # Sentinel mode has no host; its callers use the sentinels instead.
+        return redis.external.host or "", redis.external.port
     return redis_host(store), REDIS_PORT
 
 
+def _master_name(external: ExternalRedis) -> str:
+    return external.master_name or DEFAULT_SENTINEL_MASTER
+
+
+def _secret_env(name: str, secret: PasswordSecretRef) -> EnvVar:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}}
+
+
+def _address_env(store: TaskStore, redis: RedisSpec) -> list[EnvVar]:
+    """Where the Redis is: host and port, or (Sentinel) the sentinels and their credentials.
+
+    Standalone stores get no TA_REDIS_MODE (the library's default), so their environment,
+    and with it their agents' config hash, is what it was before modes existed.
+    """
+    external = redis.external
+    if external is None or external.mode == RedisMode.STANDALONE:
+        host, port = _redis_address(store, redis)
+        return [_literal(ENV_REDIS_HOST, host), _literal(ENV_REDIS_PORT, str(port))]
+    if external.mode == RedisMode.CLUSTER:
+        return [
+            _literal(ENV_REDIS_MODE, external.mode.value),
+            _literal(ENV_REDIS_HOST, external.host or ""),
+            _literal(ENV_REDIS_PORT, str(external.port)),
+        ]
+    env = [
+        _literal(ENV_REDIS_MODE, external.mode.value),
+        _literal(ENV_REDIS_SENTINELS, ",".join(external.sentinels or [])),
+        _literal(ENV_REDIS_SENTINEL_MASTER, _master_name(external)),
+    ]
+    secret = sentinel_password_secret_ref(store)
+    if secret is not None:
+        env.append(_secret_env(ENV_REDIS_SENTINEL_PASSWORD, secret))
+    if external.sentinel_username is not None:
+        env.append(_literal(ENV_REDIS_SENTINEL_USERNAME, external.sentinel_username))
+    return env
+
+
 def _redis_env(store: TaskStore, redis: RedisSpec) -> list[EnvVar]:
-    host, port = _redis_address(store, redis)
     external = redis.external
     env = [
         _literal(ENV_PERSISTENCE_MODULE, ENTRY_FILE_PATH),
         _literal(ENV_PERSISTENCE_CLASS, REDIS_CLASS),
-        _literal(ENV_REDIS_HOST, host),
-        _literal(ENV_REDIS_PORT, str(port)),
+        *_address_env(store, redis),
         _literal(ENV_REDIS_DB, str(external.db if external is not None else 0)),
         _literal(ENV_REDIS_TTL, str(store.spec.ttl_seconds or NEVER_EXPIRE_TTL_SECONDS)),
         _literal(ENV_REDIS_SSL, "true" if external is not None and external.tls else "false"),
     ]
     secret = password_secret_ref(store)
     if secret is not None:
-        env.append(
-            {
-                "name": ENV_REDIS_PASSWORD,
-                "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}},
-            }
-        )
+        env.append(_secret_env(ENV_REDIS_PASSWORD, secret))
     if external is not None and external.username is not None:
         env.append(_literal(ENV_REDIS_USERNAME, external.username))
     if redis.key_prefix:

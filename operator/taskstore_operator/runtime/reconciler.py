@@ -24,7 +24,11 @@ from taskstore_operator.api.models import TaskStore
 from taskstore_operator.kube import Kube, KubeError
 from taskstore_operator.metrics import INJECTED_AGENTS, WRITES
 from taskstore_operator.plan.agents import label_of, opt_in_selector
-from taskstore_operator.plan.backend import managed_object_refs, password_fingerprint
+from taskstore_operator.plan.backend import (
+    managed_object_refs,
+    password_fingerprint,
+    sentinel_fingerprint,
+)
 from taskstore_operator.plan.observed import (
     Event,
     ObjectRef,
@@ -38,7 +42,7 @@ from taskstore_operator.plan.observed import (
 )
 from taskstore_operator.plan.reconcile import plan_reconcile
 from taskstore_operator.plan.status import plan_error_status
-from taskstore_operator.render.agent_env import password_secret_ref
+from taskstore_operator.render.agent_env import password_secret_ref, sentinel_password_secret_ref
 from taskstore_operator.render.redis import generate_password, redis_labels
 from taskstore_operator.runtime.queue import Key
 from taskstore_operator.runtime.seen import SeenVersions
@@ -199,7 +203,22 @@ class Reconciler:
     def _password(
         self, key: Key, store: TaskStore, generated: Mapping[str, Any] | None
     ) -> PasswordSecret | None:
-        """The fingerprint of the password agents use; the value itself goes no further."""
+        """The fingerprints of the passwords agents use; the values themselves go no further."""
+        password = self._data_password(key, store, generated)
+        sentinel_ref = sentinel_password_secret_ref(store)
+        if sentinel_ref is None:
+            return password
+        secret = self._kube.get("v1", "Secret", store.metadata.namespace, sentinel_ref.name)
+        if secret is not None:
+            self.seen.record(key, secret)
+        return PasswordSecret(
+            fingerprint=password.fingerprint if password is not None else None,
+            sentinel_fingerprint=sentinel_fingerprint(store, secret) if secret else None,
+        )
+
+    def _data_password(
+        self, key: Key, store: TaskStore, generated: Mapping[str, Any] | None
+    ) -> PasswordSecret | None:
         secret_ref = password_secret_ref(store)
         if secret_ref is None:
             return None

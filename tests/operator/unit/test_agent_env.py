@@ -119,6 +119,64 @@ def secret(name: str, key: str) -> Manifest:
         pytest.param(
             {
                 "backend": "redis",
+                "redis": {
+                    "external": {
+                        "mode": "sentinel",
+                        "sentinels": ["s0.example:26379", "[fd00::1]:26380"],
+                        "masterName": "orders",
+                        "sentinelUsername": "watcher",
+                        "sentinelPasswordSecretRef": {"name": "sentinel-auth"},
+                        "passwordSecretRef": {"name": "redis-auth"},
+                        "db": 2,
+                    }
+                },
+            },
+            [
+                *REDIS_CLASS_ENV,
+                value("TA_REDIS_MODE", "sentinel"),
+                value("TA_REDIS_SENTINELS", "s0.example:26379,[fd00::1]:26380"),
+                value("TA_REDIS_SENTINEL_MASTER", "orders"),
+                {
+                    "name": "TA_REDIS_SENTINEL_PWD",
+                    "valueFrom": {"secretKeyRef": {"name": "sentinel-auth", "key": "password"}},
+                },
+                value("TA_REDIS_SENTINEL_USERNAME", "watcher"),
+                value("TA_REDIS_DB", "2"),
+                value("TA_REDIS_TTL", "3600"),
+                value("TA_REDIS_SSL", "false"),
+                secret("redis-auth", "password"),
+            ],
+            id="external-sentinel",
+        ),
+        pytest.param(
+            {"backend": "redis", "redis": {"external": {"mode": "sentinel", "sentinels": ["s:1"]}}},
+            [
+                *REDIS_CLASS_ENV,
+                value("TA_REDIS_MODE", "sentinel"),
+                value("TA_REDIS_SENTINELS", "s:1"),
+                value("TA_REDIS_SENTINEL_MASTER", "mymaster"),
+                value("TA_REDIS_DB", "0"),
+                value("TA_REDIS_TTL", "3600"),
+                value("TA_REDIS_SSL", "false"),
+            ],
+            id="external-sentinel-defaults",
+        ),
+        pytest.param(
+            {"backend": "redis", "redis": {"external": {"mode": "cluster", "host": "seed"}}},
+            [
+                *REDIS_CLASS_ENV,
+                value("TA_REDIS_MODE", "cluster"),
+                value("TA_REDIS_HOST", "seed"),
+                value("TA_REDIS_PORT", "6379"),
+                value("TA_REDIS_DB", "0"),
+                value("TA_REDIS_TTL", "3600"),
+                value("TA_REDIS_SSL", "false"),
+            ],
+            id="external-cluster",
+        ),
+        pytest.param(
+            {
+                "backend": "redis",
                 "redis": {"external": {"host": "h", "passwordSecretRef": {"name": "auth"}}},
             },
             [

@@ -568,6 +568,52 @@ def test_the_store_recovers_when_the_external_secret_appears() -> None:
     } in env
 
 
+SENTINEL_STORE: Manifest = {
+    "backend": "redis",
+    "redis": {
+        "external": {
+            "mode": "sentinel",
+            "sentinels": ["s0:26379"],
+            "passwordSecretRef": {"name": "auth"},
+            "sentinelPasswordSecretRef": {"name": "sentinel-auth"},
+        }
+    },
+}
+
+
+def test_a_missing_sentinel_secret_is_reported_and_agents_are_left_alone() -> None:
+    plan = plan_reconcile(
+        observed(store(SENTINEL_STORE), deployments=[deployment()], password=SECRET)
+    )
+
+    assert plan.apply_deployments == []
+    ready = condition(plan, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "SecretNotFound")
+    assert "Secret sentinel-auth with key password" in ready["message"]
+    assert "sentinelPasswordSecretRef" in ready["message"]
+
+
+def test_a_rotated_sentinel_password_rolls_the_agents() -> None:
+    both = PasswordSecret(fingerprint="f1", sentinel_fingerprint="s1")
+    state = converge(observed(store(SENTINEL_STORE), deployments=[deployment()], password=both))
+    assert plan_reconcile(state).apply_deployments == []
+    (live,) = state.deployments
+    before = live["spec"]["template"]["metadata"]["annotations"]
+
+    rotated = replace(state, password=PasswordSecret(fingerprint="f1", sentinel_fingerprint="s2"))
+    plan = plan_reconcile(rotated)
+
+    (body,) = plan.apply_deployments
+    after = body["spec"]["template"]["metadata"]["annotations"]
+    assert after["tealagents.io/config-hash"] != before["tealagents.io/config-hash"]
+    env = body["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {
+        "name": "TA_REDIS_SENTINEL_PWD",
+        "valueFrom": {"secretKeyRef": {"name": "sentinel-auth", "key": "password"}},
+    } in env
+    assert "s2" not in str(body)
+
+
 # -- the agents --------------------------------------------------------------------------------
 
 

@@ -61,6 +61,39 @@ def test_every_backend_parses(
             "exactly one of managed or external must be set",
         ),
         (
+            {"backend": "redis", "redis": {"external": {}}},
+            "spec.redis.external.host",
+            "host is required unless mode is sentinel",
+        ),
+        (
+            {"backend": "redis", "redis": {"external": {"mode": "sentinel"}}},
+            "spec.redis.external.sentinels",
+            "mode sentinel needs sentinels",
+        ),
+        (
+            {"backend": "redis", "redis": {"external": {"mode": "sentinel", "sentinels": []}}},
+            "spec.redis.external.sentinels",
+            "mode sentinel needs sentinels",
+        ),
+        (
+            {
+                "backend": "redis",
+                "redis": {"external": {"mode": "sentinel", "sentinels": ["s:1"], "host": "r"}},
+            },
+            "spec.redis.external.host",
+            "host is not used with mode sentinel",
+        ),
+        (
+            {"backend": "redis", "redis": {"external": {"mode": "cluster", "host": "r", "db": 1}}},
+            "spec.redis.external.db",
+            "db must be 0 with mode cluster",
+        ),
+        (
+            {"backend": "redis", "redis": {"external": {"host": "r", "masterName": "m"}}},
+            "spec.redis.external",
+            "are used only with mode sentinel",
+        ),
+        (
             {
                 "backend": "custom",
                 "custom": {

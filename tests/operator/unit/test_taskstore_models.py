@@ -131,7 +131,15 @@ def test_quantities_accept_integers_and_strings(cpu: int | str) -> None:
             {"redis": {"managed": {"resources": {"limits": {"memory": "1 Gi"}}}}},
             "redis.managed.resources.limits.memory",
         ),
-        ({"redis": {"external": {}}}, "redis.external.host"),
+        ({"redis": {"external": {"mode": "replicated", "host": "r"}}}, "redis.external.mode"),
+        (
+            {"redis": {"external": {"mode": "sentinel", "sentinels": ["s0:0"]}}},
+            "redis.external.sentinels.0",
+        ),
+        (
+            {"redis": {"external": {"mode": "sentinel", "sentinels": ["s0"]}}},
+            "redis.external.sentinels.0",
+        ),
         ({"redis": {"external": {"host": ""}}}, "redis.external.host"),
         ({"redis": {"external": {"host": "a b"}}}, "redis.external.host"),
         ({"redis": {"external": {"host": "h", "port": 0}}}, "redis.external.port"),

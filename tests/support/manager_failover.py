@@ -1,0 +1,138 @@
+"""Sentinel failovers under the library's own manager: 32 writers creating tasks.
+
+``manager_failover(set, kind, wait_replicas)`` runs one failure (``kill -9``, ``SIGSTOP`` or
+``SENTINEL FAILOVER``) while one ``RedisTaskPersistenceManager`` in sentinel mode serves 32
+concurrent writers, and returns what it cost: how long each call took (every call must end
+within the manager's documented bound), when the first write reached the new master, and
+which acknowledged creates the new master lacks afterwards. Used by the tests and the bench.
+"""
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio
+
+from support.failover_scenarios import RECOVERY_BOUND
+from support.library_backends import make_task, sentinel_env
+from support.redis_sentinel import DATA_PASSWORD, Address, RedisSentinelSet
+from teal_taskstore import PersistenceError, RedisTaskPersistenceManager
+
+WRITERS = 32
+# Short timeouts, so a failover costs seconds of errors, not minutes.
+SETTINGS = {
+    "TA_REDIS_COMMAND_TIMEOUT": "0.5",
+    "TA_REDIS_CONNECT_TIMEOUT": "0.5",
+    "TA_REDIS_RETRIES": "2",
+}
+
+
+@dataclass(frozen=True)
+class Ack:
+    n: int
+    at: float
+    port: int
+
+
+@dataclass
+class ManagerRecovery:
+    """What one failover cost the manager's writers."""
+
+    kind: str
+    wait_replicas: int
+    old_port: int = 0
+    new_port: int = 0
+    switched_s: float = 0.0  # failure -> sentinels agree on a new master
+    first_ack_s: float = 0.0  # failure -> first create acknowledged while at the new master
+    acknowledged: int = 0
+    lost: int = 0  # acknowledged creates the new master lacks
+    longest_call_s: float = 0.0
+    bound_s: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return (
+            f"manager, {self.kind}, TA_REDIS_WAIT_REPLICAS={self.wait_replicas}: "
+            f"{self.old_port} -> {self.new_port}; switched after {self.switched_s:.2f} s, "
+            f"first create on the new master after {self.first_ack_s:.2f} s; "
+            f"{self.acknowledged} creates acknowledged, {self.lost} lost; longest call "
+            f"{self.longest_call_s:.2f} s (bound {self.bound_s:.2f} s); errors {self.errors}"
+        )
+
+
+def _inject(sentinel_set: RedisSentinelSet, kind: str) -> Address:
+    if kind == "kill -9":
+        return ("127.0.0.1", sentinel_set.kill_master().port)
+    if kind == "SIGSTOP":
+        return ("127.0.0.1", sentinel_set.pause_master().port)
+    return sentinel_set.sentinel_failover()
+
+
+async def manager_failover(
+    sentinel_set: RedisSentinelSet, kind: str, wait_replicas: int
+) -> ManagerRecovery:
+    """One failure of ``kind`` under 32 writers of one manager; see the module docstring."""
+    result = ManagerRecovery(kind, wait_replicas)
+    with sentinel_set.data_client(sentinel_set.master_address()[1]) as client:
+        client.flushall()
+    config = sentinel_env(sentinel_set, TA_REDIS_WAIT_REPLICAS=str(wait_replicas), **SETTINGS)
+    manager = RedisTaskPersistenceManager(config)
+    result.bound_s = manager.settings.operation_bound_seconds
+    acks: list[Ack] = []
+    numbers = itertools.count()
+    stopping = False
+
+    async def writer() -> None:
+        while not stopping:
+            n = next(numbers)
+            started = time.monotonic()
+            try:
+                await manager.create(make_task(f"probe-{n}", (f"probe-req-{n}",)))
+            except PersistenceError as error:
+                name = type(error).__name__
+                result.errors[name] = result.errors.get(name, 0) + 1
+                await asyncio.sleep(0.02)
+            else:
+                server = manager.server
+                acks.append(Ack(n, time.monotonic(), 0 if server is None else server[1]))
+            result.longest_call_s = max(result.longest_call_s, time.monotonic() - started)
+
+    async def first_ack_at(port: int, since: float) -> float:
+        deadline = time.monotonic() + RECOVERY_BOUND
+        while not any(a.port == port and a.at > since for a in acks):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no create reached port {port}; errors {result.errors}")
+            await asyncio.sleep(0.02)
+        return next(a.at for a in acks if a.port == port and a.at > since) - since
+
+    tasks = [asyncio.create_task(writer()) for _ in range(WRITERS)]
+    try:
+        result.old_port = sentinel_set.master_address()[1]
+        await first_ack_at(result.old_port, time.monotonic())
+        failed_at = time.monotonic()
+        old = await asyncio.to_thread(_inject, sentinel_set, kind)
+        new = await asyncio.to_thread(sentinel_set.wait_for_new_master, old)
+        result.switched_s = time.monotonic() - failed_at
+        result.new_port = new[1]
+        result.first_ack_s = await first_ack_at(new[1], failed_at)
+        # Let the writers run a little on the new master, as agents would.
+        await asyncio.sleep(0.5)
+    finally:
+        stopping = True
+        await asyncio.gather(*tasks)
+    result.acknowledged = len(acks)
+    # The demoted master must stop taking writes before we count: heal it into a replica.
+    await asyncio.to_thread(sentinel_set.heal)
+    async with redis.asyncio.Redis(port=new[1], password=DATA_PASSWORD) as new_master:
+        names = [f"taskstore:v1:task:probe-{a.n}" for a in acks]
+        present: list[object] = []
+        for start in range(0, len(names), 500):
+            present += await new_master.mget(names[start : start + 500])
+    result.lost = sum(value is None for value in present)
+    # The same manager, not rebuilt, works on the new master.
+    after = make_task("after-failover", ("after-req",))
+    await manager.create(after)
+    assert await manager.load("after-failover") == after
+    await manager.close()
+    return result
