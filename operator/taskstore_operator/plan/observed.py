@@ -64,6 +64,8 @@ class PasswordSecret:
 
     # See taskstore_operator.plan.backend.password_fingerprint; None when the key is missing.
     fingerprint: str | None
+    # The Secret's key names (never values), to say what is wrong when the key is missing.
+    keys: tuple[str, ...] = ()
 
 
 def parse(manifest: Mapping[str, Any] | None) -> Parsed:
@@ -91,8 +93,10 @@ class Observed:
     managed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The Secret agents read the password from (generated or passwordSecretRef); None if missing.
     password: PasswordSecret | None = None
-    # A fresh password, drawn by the runtime when a managed Redis's generated Secret is
-    # missing: the plan creates the Secret with it and renders what depends on it at once.
+    # The password the plan writes into the generated Secret: a fresh one, drawn by the
+    # runtime when the Secret is missing (the plan creates the Secret with it and renders
+    # what depends on it at once), or the one found under the only key of a Secret whose
+    # key ``password`` was renamed (the plan restores the key).
     new_password: SecretStr | None = None
     redis_ready_replicas: int = 0
     # The Deployments of the namespace that opt in to the store or carry its injection
@@ -118,6 +122,8 @@ class Plan:
     # Objects to create, never to overwrite (the generated password Secret). Left out of
     # the repr: it holds the password.
     create: list[Manifest] = field(default_factory=list, repr=False)
+    # The generated password Secret, applied (forced) to restore its key. Not in the repr.
+    restore: list[Manifest] = field(default_factory=list, repr=False)
     # Managed objects, applied (forced: the operator owns them).
     apply: list[Manifest] = field(default_factory=list)
     # Server-side-apply bodies for Deployments, forced only for the names in
@@ -138,6 +144,7 @@ class Plan:
         return (
             int(self.add_finalizer)
             + len(self.create)
+            + len(self.restore)
             + len(self.apply)
             + len(self.apply_deployments)
             + len(self.strip_deployments)

@@ -13,18 +13,22 @@ managed Redis's generated password Secret is missing, a new password is drawn in
 observation, and the plan creates the Secret along with everything that depends on it.
 """
 
+import base64
+import binascii
 import contextlib
 import logging
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from pydantic import SecretStr
+
 from taskstore_operator.api.contract import API_VERSION, FINALIZER, KIND
 from taskstore_operator.api.models import TaskStore
 from taskstore_operator.kube import Kube, KubeError
 from taskstore_operator.metrics import INJECTED_AGENTS, WRITES
 from taskstore_operator.plan.agents import label_of, opt_in_selector
-from taskstore_operator.plan.backend import managed_object_refs, password_fingerprint
+from taskstore_operator.plan.backend import managed_object_refs, owned_by, password_fingerprint
 from taskstore_operator.plan.observed import (
     Event,
     ObjectRef,
@@ -112,9 +116,17 @@ class Reconciler:
                 ObjectRef("v1", "PersistentVolumeClaim", namespace, claim["metadata"]["name"])
                 for claim in kube.list("v1", "PersistentVolumeClaim", namespace, selector)
             ]
-        password = self._password(key, store, managed.get("Secret"))
-        # Drawn here, the only place that may be random; the plan creates the Secret with it.
-        missing = store.managed_redis is not None and password is None and not deleting
+        generated = managed.get("Secret")
+        if generated is not None and not owned_by(generated, store):
+            generated = None  # someone else's Secret: never the password (plan says NameInUse)
+        password = self._password(key, store, generated)
+        new_password = None
+        if store.managed_redis is not None and not deleting:
+            if password is None:
+                # Drawn here, the only place that may be random; the plan creates the Secret.
+                new_password = generate_password()
+            elif password.fingerprint is None and generated is not None:
+                new_password = _only_value(generated)
         return Observed(
             manifest,
             namespace,
@@ -123,7 +135,7 @@ class Reconciler:
             parsed,
             managed=managed,
             password=password,
-            new_password=generate_password() if missing else None,
+            new_password=new_password,
             redis_ready_replicas=int((statefulset.get("status") or {}).get("readyReplicas") or 0),
             deployments=deployments,
             claims=claims,
@@ -145,6 +157,9 @@ class Reconciler:
             # A 409 (created meanwhile) fails the reconcile: the rest of the plan assumed
             # the value this manifest holds. The retry reads the Secret that exists.
             record(key, kube.create(manifest))
+        for manifest in plan.restore:
+            self._write("restore", ref_of(manifest))
+            record(key, kube.apply(manifest, force=True))
         for manifest in plan.apply:
             self._write("managed", ref_of(manifest))
             record(key, kube.apply(manifest, force=True))
@@ -280,3 +295,14 @@ class Reconciler:
     def _write(what: str, ref: ObjectRef) -> None:
         WRITES.labels(what).inc()
         log.info("write %s: %s %s/%s", what, ref.kind, ref.namespace, ref.name)
+
+
+def _only_value(secret: Mapping[str, Any]) -> SecretStr | None:
+    """The password of a generated Secret whose key was renamed: its only value, if any."""
+    values = list((secret.get("data") or {}).values())
+    if len(values) != 1 or not isinstance(values[0], str):
+        return None
+    try:
+        return SecretStr(base64.b64decode(values[0], validate=True).decode())
+    except (binascii.Error, UnicodeDecodeError):
+        return None
