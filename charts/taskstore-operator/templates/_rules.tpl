@@ -30,10 +30,10 @@
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Secret: the generated password Secret is created once, and applied again only to restore its key `password` when it was renamed; an external store's `passwordSecretRef` may name any Secret of the namespace, which is read to fingerprint the password and watched to roll the agents when it changes
+# Secret: the generated password Secret is created once, never updated (deleted and created again with the same password when its key was renamed); an external store's `passwordSecretRef` may name any Secret of the namespace, which is read to fingerprint the password and watched to roll the agents when it changes
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "delete"]
 # PersistentVolumeClaim: `deletionPolicy: Delete` removes the managed Redis' claims
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]

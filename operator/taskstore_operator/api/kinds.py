@@ -120,9 +120,9 @@ SECRET: Final = Kind(
     "v1",
     "Secret",
     "secrets",
-    ("get", "list", "watch", "create", "patch", "delete"),
-    "the generated password Secret is created once, and applied again only to restore its "
-    "key `password` when it was renamed; an external store's "
+    ("get", "list", "watch", "create", "delete"),
+    "the generated password Secret is created once, never updated (deleted and created "
+    "again with the same password when its key was renamed); an external store's "
     "`passwordSecretRef` may name any Secret of the namespace, which is read to fingerprint "
     "the password and watched to roll the agents when it changes",
 )

@@ -23,6 +23,7 @@ from taskstore_operator.plan.observed import (
     Observed,
     PasswordSecret,
     Plan,
+    ref_of,
     store_ref,
 )
 from taskstore_operator.plan.ownership import changed_by_others
@@ -156,7 +157,7 @@ def _plan_managed(plan: Plan, observed: Observed, store: TaskStore) -> Availabil
             return _password_key_missing(store, password)
         # The key was renamed: the Secret is ours, restore it with the password it holds.
         secret = render_redis_secret(store, observed.new_password)
-        plan.restore.append(secret)
+        plan.restore.append((ref_of(observed.managed[SECRET.kind]), secret))
         password = password_fingerprint(store, secret)
     fingerprint = password.fingerprint
     if fingerprint is None:

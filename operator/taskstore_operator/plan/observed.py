@@ -122,8 +122,10 @@ class Plan:
     # Objects to create, never to overwrite (the generated password Secret). Left out of
     # the repr: it holds the password.
     create: list[Manifest] = field(default_factory=list, repr=False)
-    # The generated password Secret, applied (forced) to restore its key. Not in the repr.
-    restore: list[Manifest] = field(default_factory=list, repr=False)
+    # Generated password Secrets to put back with their key restored: the live one (by
+    # uid) is deleted, then the manifest created (Secrets are never patched). Not in the
+    # repr: the manifests hold the password.
+    restore: list[tuple[ObjectRef, Manifest]] = field(default_factory=list, repr=False)
     # Managed objects, applied (forced: the operator owns them).
     apply: list[Manifest] = field(default_factory=list)
     # Server-side-apply bodies for Deployments, forced only for the names in
@@ -144,7 +146,7 @@ class Plan:
         return (
             int(self.add_finalizer)
             + len(self.create)
-            + len(self.restore)
+            + 2 * len(self.restore)
             + len(self.apply)
             + len(self.apply_deployments)
             + len(self.strip_deployments)

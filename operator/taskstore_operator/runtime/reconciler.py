@@ -157,9 +157,10 @@ class Reconciler:
             # A 409 (created meanwhile) fails the reconcile: the rest of the plan assumed
             # the value this manifest holds. The retry reads the Secret that exists.
             record(key, kube.create(manifest))
-        for manifest in plan.restore:
-            self._write("restore", ref_of(manifest))
-            record(key, kube.apply(manifest, force=True))
+        for live, manifest in plan.restore:
+            self._write("restore", live)
+            kube.delete(live)  # by uid: only the Secret that was read
+            record(key, kube.create(manifest))
         for manifest in plan.apply:
             self._write("managed", ref_of(manifest))
             record(key, kube.apply(manifest, force=True))
