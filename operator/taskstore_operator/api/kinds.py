@@ -120,11 +120,12 @@ SECRET: Final = Kind(
     "v1",
     "Secret",
     "secrets",
-    ("get", "list", "watch", "create", "delete"),
-    "the generated password Secret is created once, never updated (deleted and created "
-    "again with the same password when its key was renamed); an external store's "
-    "`passwordSecretRef` may name any Secret of the namespace, which is read to fingerprint "
-    "the password and watched to roll the agents when it changes",
+    ("get", "create", "delete"),
+    "only the Secrets the stores name are read, by name: the generated password Secret "
+    "(created once, never updated; deleted and created again with the same password when "
+    "its key was renamed) and an external store's `passwordSecretRef`. Secrets are never "
+    "listed or watched: the operator reads them on each reconcile and every "
+    "`--secret-check-seconds`",
 )
 PERSISTENT_VOLUME_CLAIM: Final = Kind(
     "",

@@ -7,7 +7,7 @@ from taskstore_operator.api.contract import MANAGED_BY_LABELS
 from taskstore_operator.api.kinds import DEPLOYMENT, MANAGED_KINDS, SECRET, TASKSTORE
 
 
-def test_the_watches_are_the_table_of_kinds() -> None:
+def test_the_watches_are_the_table_of_kinds_and_secrets_are_not_watched() -> None:
     handlers = kopf.get_default_registry()._watching.get_all_handlers()
     watched = {
         (h.selector.group, h.selector.version, h.selector.plural): (h.id, h.labels)
@@ -18,7 +18,6 @@ def test_the_watches_are_the_table_of_kinds() -> None:
     assert watched == {
         (TASKSTORE.group, TASKSTORE.version, TASKSTORE.plural): ("taskstore_event", None),
         (DEPLOYMENT.group, DEPLOYMENT.version, DEPLOYMENT.plural): ("deployment_event", None),
-        (SECRET.group, SECRET.version, SECRET.plural): ("secret_event", None),
         **{
             (kind.group, kind.version, kind.plural): ("managed_object_event", MANAGED_BY_LABELS)
             for kind in MANAGED_KINDS
