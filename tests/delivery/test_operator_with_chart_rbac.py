@@ -133,7 +133,8 @@ def test_full_scenario_with_the_chart_service_account(
         "--type=merge", "-p", json.dumps(ready),
     )  # fmt: skip
     assert patched.returncode == 0, patched.stderr
-    _apply(plane, namespace, redis_volume_claim("red"))
+    statefulset = plane.kubectl("get", "statefulset", "red-redis", "-n", namespace, "-o", "json")
+    _apply(plane, namespace, redis_volume_claim("red", json.loads(statefulset.stdout)))
 
     waited = plane.kubectl(
         "wait", "--for=condition=Ready", f"--timeout={int(TIMEOUT)}s", "-n", namespace,
@@ -165,11 +166,15 @@ def test_full_scenario_with_the_chart_service_account(
             partial(_has_no_env, plane, namespace, agent),
             timeout=TIMEOUT,
         )
-    # deletionPolicy: Delete, and no StatefulSet controller: the operator deleted the claim
-    # (no pvc-protection controller runs here either, so it stays Terminating).
-    claim_now = plane.kubectl("get", "pvc", "data-red-redis-0", "-n", namespace, "-o", "json")
-    assert claim_now.returncode == 0, claim_now.stderr
-    assert json.loads(claim_now.stdout)["metadata"].get("deletionTimestamp")
+
+    # deletionPolicy: Delete: the claim goes with the StatefulSet (garbage collection; no
+    # pvc-protection controller runs here, so it stays Terminating).
+    def claim_deleted() -> bool:
+        claim_now = plane.kubectl("get", "pvc", "data-red-redis-0", "-n", namespace, "-o", "json")
+        assert claim_now.returncode == 0, claim_now.stderr
+        return bool(json.loads(claim_now.stdout)["metadata"].get("deletionTimestamp"))
+
+    wait_until("the claim deleted", claim_deleted, timeout=90)
     plane.kubectl(
         "patch", "pvc", "data-red-redis-0", "-n", namespace, "--type=merge",
         "-p", '{"metadata": {"finalizers": null}}',

@@ -23,7 +23,6 @@ ALLOWED: Final[dict[tuple[str, str], frozenset[str]]] = {
         {"get", "list", "watch", "create", "patch", "delete"}
     ),
     ("", "secrets"): frozenset({"get", "create", "delete"}),
-    ("", "persistentvolumeclaims"): frozenset({"list", "delete"}),
     ("", "events"): frozenset({"create"}),
     ("", "namespaces"): frozenset({"get", "list", "watch"}),
     ("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"}),

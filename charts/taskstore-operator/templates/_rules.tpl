@@ -2,7 +2,7 @@
 
 {{/* The rules in each namespace the operator serves (a ClusterRole's or a Role's). */}}
 {{- define "taskstore-operator.rules.servedNamespaces" -}}
-# TaskStore: watched; read on each reconcile; the finalizer is added and removed by server-side apply
+# TaskStore: watched; read on each reconcile; the finalizer of earlier versions is removed by server-side apply (the operator adds none)
 - apiGroups: ["tealagents.io"]
   resources: ["taskstores"]
   verbs: ["get", "list", "watch", "patch"]
@@ -34,10 +34,6 @@
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create", "delete"]
-# PersistentVolumeClaim: `deletionPolicy: Delete` removes the managed Redis' claims
-- apiGroups: [""]
-  resources: ["persistentvolumeclaims"]
-  verbs: ["list", "delete"]
 # Event: Events on TaskStores and Deployments
 - apiGroups: [""]
   resources: ["events"]

@@ -63,7 +63,8 @@ TASKSTORE: Final = Kind(
     KIND,
     PLURAL,
     ("get", "list", "watch", "patch"),
-    "watched; read on each reconcile; the finalizer is added and removed by server-side apply",
+    "watched; read on each reconcile; the finalizer of earlier versions is removed by "
+    "server-side apply (the operator adds none)",
 )
 TASKSTORE_STATUS: Final = Kind(
     GROUP,
@@ -126,14 +127,6 @@ SECRET: Final = Kind(
     "its key was renamed) and an external store's `passwordSecretRef`. Secrets are never "
     "listed or watched: the operator reads them on each reconcile and every "
     "`--secret-check-seconds`",
-)
-PERSISTENT_VOLUME_CLAIM: Final = Kind(
-    "",
-    "v1",
-    "PersistentVolumeClaim",
-    "persistentvolumeclaims",
-    ("list", "delete"),
-    "`deletionPolicy: Delete` removes the managed Redis' claims",
 )
 EVENT: Final = Kind(
     "",
@@ -212,7 +205,6 @@ KINDS: Final = (
     STATEFUL_SET,
     NETWORK_POLICY,
     SECRET,
-    PERSISTENT_VOLUME_CLAIM,
     EVENT,
     CUSTOM_RESOURCE_DEFINITION,
     NAMESPACE,

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from taskstore_operator.api.contract import PASSWORD_KEY, SPEC_HASH_ANNOTATION
 from taskstore_operator.api.kinds import CONFIG_MAP, MANAGED_KINDS, SECRET
-from taskstore_operator.api.models import ConditionStatus, DeletionPolicy, TaskStore
+from taskstore_operator.api.models import ConditionStatus, TaskStore
 from taskstore_operator.plan.observed import (
     Event,
     EventType,
@@ -116,18 +116,6 @@ def plan_backend(plan: Plan, observed: Observed, store: TaskStore) -> Availabili
     return Availability(
         TRUE, Reason.EXTERNAL_CONFIGURED, f"external Redis at {endpoint(store)}", fingerprint
     )
-
-
-def claims_to_delete(observed: Observed) -> list[ObjectRef]:
-    """The data claims to delete with the store: those of a managed Redis set to Delete.
-
-    A spec that cannot be read counts as Retain: data is never lost by guessing.
-    """
-    store = observed.store
-    managed = store.managed_redis if store is not None else None
-    if managed is None or managed.deletion_policy != DeletionPolicy.DELETE:
-        return []
-    return list(observed.claims)
 
 
 def _plan_managed(plan: Plan, observed: Observed, store: TaskStore) -> Availability:

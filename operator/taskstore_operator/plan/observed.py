@@ -102,8 +102,6 @@ class Observed:
     # The Deployments of the namespace that opt in to the store or carry its injection
     # (others may be included: the plan ignores them).
     deployments: Sequence[Mapping[str, Any]] = ()
-    # PersistentVolumeClaims of the managed Redis (created by the StatefulSet controller).
-    claims: Sequence[ObjectRef] = ()
     # The other TaskStores named by the labels of those Deployments that exist and are not
     # being deleted: a Deployment moving to one of them is left for that store to take.
     other_stores: frozenset[str] = frozenset()
@@ -118,7 +116,6 @@ class Observed:
 class Plan:
     """What to write, in the order the caller should write it. Empty when converged."""
 
-    add_finalizer: bool = False
     # Objects to create, never to overwrite (the generated password Secret). Left out of
     # the repr: it holds the password.
     create: list[Manifest] = field(default_factory=list, repr=False)
@@ -138,14 +135,14 @@ class Plan:
     # The whole status to write, when it differs from what was read.
     status: Manifest | None = None
     events: list[Event] = field(default_factory=list)
+    # The finalizer of earlier versions, released (the operator adds none).
     remove_finalizer: bool = False
 
     @property
     def writes(self) -> int:
         """The number of write requests this plan makes (events included)."""
         return (
-            int(self.add_finalizer)
-            + len(self.create)
+            len(self.create)
             + 2 * len(self.restore)
             + len(self.apply)
             + len(self.apply_deployments)

@@ -43,7 +43,7 @@ from taskstore_operator.plan.observed import (
 from taskstore_operator.plan.reconcile import plan_reconcile
 from taskstore_operator.plan.status import plan_error_status
 from taskstore_operator.render.agent_env import password_secret_ref
-from taskstore_operator.render.redis import generate_password, redis_labels
+from taskstore_operator.render.redis import generate_password
 from taskstore_operator.runtime.queue import Key
 from taskstore_operator.runtime.seen import SeenVersions
 
@@ -108,14 +108,7 @@ class Reconciler:
         for read in managed.values():
             self.seen.record(key, read)
         statefulset = managed.get("StatefulSet") or {}
-        claims: list[ObjectRef] = []
         deleting = bool(manifest["metadata"].get("deletionTimestamp"))
-        if deleting:
-            selector = ",".join(f"{key}={value}" for key, value in redis_labels(store).items())
-            claims = [
-                ObjectRef("v1", "PersistentVolumeClaim", namespace, claim["metadata"]["name"])
-                for claim in kube.list("v1", "PersistentVolumeClaim", namespace, selector)
-            ]
         generated = managed.get("Secret")
         if generated is not None and not owned_by(generated, store):
             generated = None  # someone else's Secret: never the password (plan says NameInUse)
@@ -138,20 +131,16 @@ class Reconciler:
             new_password=new_password,
             redis_ready_replicas=int((statefulset.get("status") or {}).get("readyReplicas") or 0),
             deployments=deployments,
-            claims=claims,
             other_stores=other_stores,
         )
 
     def execute(self, observed: Observed, plan: Plan) -> None:
-        """Make the plan's writes, in its order (the finalizer is released last)."""
+        """Make the plan's writes, in its order (an old finalizer is released last)."""
         kube = self._kube
         key = (observed.namespace, observed.name)
         record = self.seen.record
         uid = (observed.manifest or {}).get("metadata", {}).get("uid", "")
         ref = store_ref(observed.namespace, observed.name, uid)
-        if plan.add_finalizer:
-            self._write("finalizer", ref)
-            record(key, kube.set_finalizer(ref, FINALIZER, present=True))
         for manifest in plan.create:
             self._write("create", ref_of(manifest))
             # A 409 (created meanwhile) fails the reconcile: the rest of the plan assumed
