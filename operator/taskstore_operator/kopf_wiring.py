@@ -15,6 +15,7 @@ stores name are read now and then (see :mod:`taskstore_operator.runtime.password
 """
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from functools import partial
 from typing import Any, Final, TypedDict
@@ -30,6 +31,8 @@ from taskstore_operator.runtime.queue import Key, ReconcileQueue
 from taskstore_operator.runtime.reconciler import Reconciler
 from taskstore_operator.runtime.seen import SeenVersions
 from taskstore_operator.runtime.strays import StrayDeployments
+
+log = logging.getLogger(__name__)
 
 # kopf's own finalizer, for handlers that would need one (none do). It must differ from
 # the operator's finalizer: kopf removes its finalizer from any object that no handler needs
@@ -138,7 +141,18 @@ async def check_password_secrets(
     seen: SeenVersions = memo.seen
     while True:
         await asyncio.sleep(period)
-        for key, version in await asyncio.to_thread(passwords.changes, read):
+        try:
+            changes = await asyncio.to_thread(passwords.changes, read)
+        except asyncio.CancelledError:
+            raise
+        # The checks must outlive any one failure: the next period tries again, and each
+        # reconcile reads its store's Secret meanwhile anyway.
+        except Exception as error:
+            log.warning(
+                "could not check the password Secrets (%s: %s)", type(error).__name__, error
+            )
+            continue
+        for key, version in changes:
             # A version a reconcile of the store has read already tells it nothing new.
             unless = partial(seen.seen, key, *version) if version is not None else None
             queue.enqueue(key, "Secret", unless)
