@@ -536,6 +536,61 @@ def test_leaving_the_managed_backend_deletes_the_owned_redis_objects() -> None:
     assert [c["type"] for c in plan.status["conditions"]] == ["AgentsConfigured", "Ready"]
 
 
+def test_objects_of_managed_names_it_did_not_create_are_left_alone() -> None:
+    users = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "tasks-redis-config", "namespace": "agents"},
+    }
+    state = observed(
+        store(MANAGED),
+        deployments=[deployment()],
+        managed={"ConfigMap": users},
+        new_password=NEW_PASSWORD,
+    )
+
+    plan = plan_reconcile(state)
+
+    assert plan.create == plan.apply == plan.apply_deployments == []
+    assert plan.delete == []
+    ready = condition(plan, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NameInUse")
+    assert "ConfigMap tasks-redis-config" in ready["message"]
+    # Leaving the managed backend deletes none of it either.
+    assert plan_reconcile(with_manifest(state, store(MEMORY))).delete == []
+
+
+def test_a_renamed_password_key_is_restored_or_reported() -> None:
+    state = converge(ready_state(MANAGED, deployment()))
+    owned = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "tasks-redis-auth",
+            "namespace": "agents",
+            "uid": "secret-uid",
+            "ownerReferences": [{"uid": UID}],
+        },
+    }
+    managed = {**state.managed, "Secret": owned}
+    renamed = replace(state, managed=managed, password=PasswordSecret(None, ("pass",)))
+
+    restored = plan_reconcile(replace(renamed, new_password=NEW_PASSWORD))
+
+    [(live, secret)] = restored.restore
+    assert (live.name, live.uid) == ("tasks-redis-auth", "secret-uid")
+    assert list(secret["data"]) == ["password"]
+    assert "a-new-password" not in repr(restored)
+
+    unknown = plan_reconcile(replace(renamed, password=PasswordSecret(None, ("a", "b"))))
+
+    assert unknown.restore == []
+    ready = condition(unknown, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PasswordKeyMissing")
+    assert "tasks-redis-auth" in ready["message"]
+    assert "a, b" in ready["message"]
+
+
 # -- the external Redis ------------------------------------------------------------------------
 
 
