@@ -85,7 +85,11 @@ class Bench:
         """One request as admin, counted under its verb and ``resource``/``subresource``."""
         method = {"LIST": "GET", "DELETECOLLECTION": "DELETE"}.get(verb, verb)
         content_type = "application/merge-patch+json" if verb == "PATCH" else "application/json"
-        status, payload = self.plane.request(method, path, body, content_type=content_type)
+        # Deleting a whole collection is one long request.
+        timeout = 300.0 if verb == "DELETECOLLECTION" else 10.0
+        status, payload = self.plane.request(
+            method, path, body, content_type=content_type, timeout=timeout
+        )
         if status >= 400:
             raise RuntimeError(f"{method} {path} failed with {status}: {payload[:300]!r}")
         self.own[RequestKind(verb, kind["resource"], kind.get("subresource", ""))] += 1
@@ -243,21 +247,24 @@ def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
             time.sleep(steady)
             steady_at = plane.request_totals()
             steady_requests = delta(converged_at, steady_at, bench.own)
+            # Shown before the cleanup, which may take long.
+            print(
+                f"\n{stores} TaskStores x {agents} Deployments ({', '.join(BACKENDS)} in turn), "
+                f"{unrelated} unrelated Secrets of {NOISE_BYTES // 1024} KB"
+            )
+            print(f"  converged in        {converge:.1f} s (target < {CONVERGE_TARGET_S:g} s)")
+            print(f"  convergence         {by_verb(convergence)}")
+            print(f"    writes            {writes(convergence)}")
+            print(f"  steady {steady:g} s        {by_verb(steady_requests)}")
+            print(f"    writes            {writes(steady_requests)} (target: none)", flush=True)
             bench.own.clear()
+            deleting = time.monotonic()
             bench.delete_stores()
-            cleanup = wait_for("cleanup", bench.cleaned_up, timeout=600, interval=1.0)
+            wait_for("cleanup", bench.cleaned_up, timeout=600, interval=1.0)
+            cleanup = time.monotonic() - deleting
             cleanup_requests = delta(steady_at, plane.request_totals(), bench.own)
             rss = peak_rss_mb(operator.pid)
     steady_writes = sum(n for kind, n in steady_requests.items() if kind.is_write)
-    print(
-        f"\n{stores} TaskStores x {agents} Deployments ({', '.join(BACKENDS)} in turn), "
-        f"{unrelated} unrelated Secrets of {NOISE_BYTES // 1024} KB"
-    )
-    print(f"  converged in        {converge:.1f} s (target < {CONVERGE_TARGET_S:g} s)")
-    print(f"  convergence         {by_verb(convergence)}")
-    print(f"    writes            {writes(convergence)}")
-    print(f"  steady {steady:g} s        {by_verb(steady_requests)}")
-    print(f"    writes            {writes(steady_requests)} (target: none)")
     print(f"  cleanup in          {cleanup:.1f} s (target < {CLEANUP_TARGET_S:g} s)")
     print(f"  cleanup             {by_verb(cleanup_requests)}")
     print(f"  operator peak RSS   {rss:.0f} MB (target < {RSS_TARGET_MB:g} MB)")
