@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 """Benchmark the operator: N TaskStores with M labelled Deployments each, on a local cluster.
 
-Creates the objects first (backends cycling memory, managed Redis, external Redis), then
-starts the operator and measures the time until every TaskStore is Ready with all its
-agents injected, the API requests by verb during that convergence and during a steady
-period afterwards (the API server's own apiserver_request_total, less the benchmark's own
-requests), and the operator's peak resident memory. No kubelet runs, so the benchmark
-reports each managed Redis StatefulSet ready itself, as a kubelet would.
+Creates the objects first (backends cycling memory, managed Redis, external Redis, and
+unrelated 2 KB Secrets in other namespaces, which the operator must neither read nor
+hold), then starts the operator and measures the time until every TaskStore is Ready with
+all its agents injected, the API requests by verb during that convergence, during a
+steady period afterwards and during the cleanup after every TaskStore is deleted (until
+none is left and no agent carries an injection), all from the API server's own
+apiserver_request_total less the benchmark's own requests, and the operator's peak
+resident memory. No kubelet runs, so the benchmark reports each managed Redis
+StatefulSet ready itself, as a kubelet would.
 
 The control plane runs only the garbage-collector and namespace controllers: the
 Deployment controller's ReplicaSet writes would blur the operator's figures.
 
-    .venv/bin/python scripts/bench_operator.py [--stores 200] [--agents 5] [--steady 60]
+    .venv/bin/python scripts/bench_operator.py [--stores 1000] [--agents 5] \
+        [--unrelated-secrets 5000] [--steady 60]
 """
 
 import argparse
+import base64
 import collections
 import json
 import sys
@@ -46,9 +51,14 @@ from taskstore_dev.envtest.controlplane import (
 from taskstore_dev.envtest.operator_process import running_operator
 from taskstore_dev.envtest.waiting import wait_for
 from taskstore_dev.paths import DEPLOY_CRD_PATH
+from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION
 
 NAMESPACE = "bench"
 CONVERGE_TARGET_S = 60.0
+CLEANUP_TARGET_S = 60.0
+# Unrelated Secrets are spread over this many other namespaces, 2 KB each.
+NOISE_NAMESPACES = 10
+NOISE_BYTES = 2048
 RSS_TARGET_MB = 200.0
 CORE = f"/api/v1/namespaces/{NAMESPACE}"
 APPS = f"/apis/apps/v1/namespaces/{NAMESPACE}"
@@ -73,9 +83,13 @@ class Bench:
         self, verb: str, path: str, body: dict[str, Any] | None = None, **kind: str
     ) -> dict[str, Any]:
         """One request as admin, counted under its verb and ``resource``/``subresource``."""
-        method = {"LIST": "GET"}.get(verb, verb)
+        method = {"LIST": "GET", "DELETECOLLECTION": "DELETE"}.get(verb, verb)
         content_type = "application/merge-patch+json" if verb == "PATCH" else "application/json"
-        status, payload = self.plane.request(method, path, body, content_type=content_type)
+        # Deleting a whole collection is one long request.
+        timeout = 300.0 if verb == "DELETECOLLECTION" else 10.0
+        status, payload = self.plane.request(
+            method, path, body, content_type=content_type, timeout=timeout
+        )
         if status >= 400:
             raise RuntimeError(f"{method} {path} failed with {status}: {payload[:300]!r}")
         self.own[RequestKind(verb, kind["resource"], kind.get("subresource", ""))] += 1
@@ -98,6 +112,37 @@ class Bench:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(create_store, range(stores)))
+
+    def create_unrelated_secrets(self, count: int) -> None:
+        """``count`` Secrets of 2 KB in other namespaces, none named by a TaskStore."""
+        if not count:
+            return
+        for index in range(NOISE_NAMESPACES):
+            body = {"metadata": {"name": f"noise-{index}"}}
+            self.call("POST", "/api/v1/namespaces", body, resource="namespaces")
+        value = base64.b64encode(b"n" * NOISE_BYTES).decode()
+
+        def create(index: int) -> None:
+            secret = {"metadata": {"name": f"unrelated-{index}"}, "data": {"blob": value}}
+            path = f"/api/v1/namespaces/noise-{index % NOISE_NAMESPACES}/secrets"
+            self.call("POST", path, secret, resource="secrets")
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(create, range(count)))
+
+    def delete_stores(self) -> None:
+        """Delete every TaskStore of the benchmark's namespace in one request."""
+        self.call("DELETECOLLECTION", STORES, resource="taskstores")
+
+    def cleaned_up(self) -> bool:
+        """Whether no TaskStore is left and no agent's pod template carries an injection."""
+        if self.call("LIST", STORES, resource="taskstores")["items"]:
+            return False
+        deployments = self.call("LIST", f"{APPS}/deployments", resource="deployments")
+        return not any(
+            CONFIG_HASH_ANNOTATION in (d["spec"]["template"]["metadata"].get("annotations") or {})
+            for d in deployments["items"]
+        )
 
     def converged(self, stores: int, agents: int) -> bool:
         """Mark new managed StatefulSets ready; True once every store is Ready with its agents."""
@@ -173,7 +218,7 @@ def settled(plane: ControlPlane, bench: Bench, quiet: float = 3.0) -> dict[Reque
     return reading
 
 
-def run(stores: int, agents: int, steady: float) -> int:
+def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
     """Run the benchmark and print its figures; the exit code is 0 (figures, not a test)."""
     binaries = find_binaries(build=True)
     controllers = ("garbage-collector-controller", "namespace-controller")
@@ -182,9 +227,13 @@ def run(stores: int, agents: int, steady: float) -> int:
         plane.install_crd(yaml.safe_load(DEPLOY_CRD_PATH.read_text()))
         bench = Bench(plane)
         started = time.monotonic()
+        bench.create_unrelated_secrets(unrelated)
         bench.create_objects(stores, agents)
         took = time.monotonic() - started
-        print(f"created {stores} TaskStores and {stores * agents} Deployments in {took:.1f} s")
+        print(
+            f"created {stores} TaskStores, {stores * agents} Deployments and {unrelated} "
+            f"unrelated Secrets in {took:.1f} s"
+        )
         before = plane.request_totals()
         bench.own.clear()
         with running_operator(plane.kubeconfig, Path(tmp) / "operator.log") as operator:
@@ -196,28 +245,52 @@ def run(stores: int, agents: int, steady: float) -> int:
             convergence = delta(before, converged_at, bench.own)
             bench.own.clear()
             time.sleep(steady)
-            steady_requests = delta(converged_at, plane.request_totals(), bench.own)
+            steady_at = plane.request_totals()
+            steady_requests = delta(converged_at, steady_at, bench.own)
+            # Shown before the cleanup, which may take long.
+            print(
+                f"\n{stores} TaskStores x {agents} Deployments ({', '.join(BACKENDS)} in turn), "
+                f"{unrelated} unrelated Secrets of {NOISE_BYTES // 1024} KB"
+            )
+            print(f"  converged in        {converge:.1f} s (target < {CONVERGE_TARGET_S:g} s)")
+            print(f"  convergence         {by_verb(convergence)}")
+            print(f"    writes            {writes(convergence)}")
+            print(f"  steady {steady:g} s        {by_verb(steady_requests)}")
+            print(f"    writes            {writes(steady_requests)} (target: none)", flush=True)
+            bench.own.clear()
+            deleting = time.monotonic()
+            bench.delete_stores()
+            wait_for("cleanup", bench.cleaned_up, timeout=600, interval=1.0)
+            cleanup = time.monotonic() - deleting
+            cleanup_requests = delta(steady_at, plane.request_totals(), bench.own)
             rss = peak_rss_mb(operator.pid)
     steady_writes = sum(n for kind, n in steady_requests.items() if kind.is_write)
-    print(f"\n{stores} TaskStores x {agents} Deployments ({', '.join(BACKENDS)} in turn)")
-    print(f"  converged in        {converge:.1f} s (target < {CONVERGE_TARGET_S:g} s)")
-    print(f"  convergence         {by_verb(convergence)}")
-    print(f"    writes            {writes(convergence)}")
-    print(f"  steady {steady:g} s        {by_verb(steady_requests)}")
-    print(f"    writes            {writes(steady_requests)} (target: none)")
+    print(f"  cleanup in          {cleanup:.1f} s (target < {CLEANUP_TARGET_S:g} s)")
+    print(f"  cleanup             {by_verb(cleanup_requests)}")
     print(f"  operator peak RSS   {rss:.0f} MB (target < {RSS_TARGET_MB:g} MB)")
-    missed = (converge >= CONVERGE_TARGET_S) + (steady_writes > 0) + (rss >= RSS_TARGET_MB)
+    missed = (
+        (converge >= CONVERGE_TARGET_S)
+        + (steady_writes > 0)
+        + (cleanup >= CLEANUP_TARGET_S)
+        + (rss >= RSS_TARGET_MB)
+    )
     print(f"targets missed: {missed}")
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--stores", type=int, default=200, help="TaskStores to create")
+    parser.add_argument("--stores", type=int, default=1000, help="TaskStores to create")
     parser.add_argument("--agents", type=int, default=5, help="labelled Deployments per store")
+    parser.add_argument(
+        "--unrelated-secrets",
+        type=int,
+        default=5000,
+        help="2 KB Secrets in other namespaces, which the operator must not hold",
+    )
     parser.add_argument("--steady", type=float, default=60, help="seconds of steady state")
     args = parser.parse_args()
-    return run(args.stores, args.agents, args.steady)
+    return run(args.stores, args.agents, args.unrelated_secrets, args.steady)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ replicas sharing it works and the others wait (the chart and the plain manifests
 it). Before it starts, it stands by while an operator of another install serves any of its
 namespaces (see :mod:`taskstore_operator.topology`). The init container that copies the
 library into agent pods runs ``--library-image`` (else ``TASKSTORE_LIBRARY_IMAGE``, else
-the operator's own published image of this version, which holds the library).
+the operator's own published image of this version, which holds the library). The
+password Secrets the stores name are read every ``--secret-check-seconds`` (else
+``TASKSTORE_SECRET_CHECK_SECONDS``, else 60): Secrets are not watched.
 """
 
 import argparse
@@ -40,6 +42,8 @@ PEERING_ENV: Final = "TASKSTORE_PEERING"
 # kopf's identity of this operator in a peering (the chart sets it to the pod's name).
 POD_ID_ENV: Final = "POD_ID"
 LIBRARY_IMAGE_ENV: Final = "TASKSTORE_LIBRARY_IMAGE"
+SECRET_CHECK_ENV: Final = "TASKSTORE_SECRET_CHECK_SECONDS"  # noqa: S105 (a name)
+DEFAULT_SECRET_CHECK_SECONDS: Final = 60.0
 # This package's distribution (operator/pyproject.toml), whose version tags the image.
 DISTRIBUTION: Final = "teal-taskstore-operator"
 # Where the operator's image is published (the chart's image.repository default).
@@ -79,8 +83,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             f"default: ${LIBRARY_IMAGE_ENV}, else %(default)s"
         ),
     )
+    parser.add_argument(
+        "--secret-check-seconds",
+        type=_positive_seconds,
+        default=os.environ.get(SECRET_CHECK_ENV) or DEFAULT_SECRET_CHECK_SECONDS,
+        help=(
+            "how often the password Secrets the stores name are read (Secrets are not "
+            f"watched); default: ${SECRET_CHECK_ENV}, else %(default)s"
+        ),
+    )
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
     return parser.parse_args(argv)
+
+
+def _positive_seconds(value: str) -> float:
+    """A period in seconds, greater than zero."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {value!r}")
+    return seconds
 
 
 def default_library_image() -> str:
@@ -174,7 +198,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
-        memo=kopf.Memo(settings=Settings(library_image=args.library_image)),
+        memo=kopf.Memo(
+            settings=Settings(library_image=args.library_image),
+            secret_check_seconds=args.secret_check_seconds,
+        ),
     )
 
 

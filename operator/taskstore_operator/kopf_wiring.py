@@ -1,6 +1,6 @@
 """kopf wiring: settings, and watch events that enqueue reconciles. Nothing here writes.
 
-Only event handlers and one index are registered, never kopf's create/update/resume/delete
+Only event handlers are registered, never kopf's create/update/resume/delete
 handlers: those store progress and a last-handled configuration on the objects they
 watch, which would be drift on users' Deployments and writes on every TaskStore. The
 reconcile queue does the work (see :mod:`taskstore_operator.runtime.queue`).
@@ -10,10 +10,13 @@ version of the object it carries (see :mod:`taskstore_operator.runtime.seen`): t
 of the operator's own writes, and, at start, the listed objects that a reconcile has read
 already. The Deployment handler also keeps track of stray Deployments (see
 :mod:`taskstore_operator.runtime.strays`) before it enqueues, so the reconcile it starts
-reads the Deployment of that event.
+reads the Deployment of that event. Secrets are not watched: the password Secrets the
+stores name are read now and then (see :mod:`taskstore_operator.runtime.password_secrets`).
 """
 
 import asyncio
+import logging
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, Final, TypedDict
 
@@ -23,10 +26,13 @@ from taskstore_operator.api.contract import GROUP, KIND, MANAGED_BY_LABELS
 from taskstore_operator.api.kinds import DEPLOYMENT, MANAGED_KINDS, SECRET, TASKSTORE, Kind
 from taskstore_operator.kube import connect
 from taskstore_operator.plan.agents import stores_named_by, stray_injection
+from taskstore_operator.runtime.password_secrets import PasswordSecrets, Read, secret_names
 from taskstore_operator.runtime.queue import Key, ReconcileQueue
 from taskstore_operator.runtime.reconciler import Reconciler
 from taskstore_operator.runtime.seen import SeenVersions
 from taskstore_operator.runtime.strays import StrayDeployments
+
+log = logging.getLogger(__name__)
 
 # kopf's own finalizer, for handlers that would need one (none do). It must differ from
 # the operator's finalizer: kopf removes its finalizer from any object that no handler needs
@@ -48,7 +54,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
 async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     """Configure kopf and start the reconcile queue."""
     configure(settings)
-    reconciler = Reconciler(connect(), memo.settings)
+    kube = connect()
+    reconciler = Reconciler(kube, memo.settings)
     strays = StrayDeployments()
 
     async def reconcile(key: Key) -> None:
@@ -59,12 +66,21 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     memo.strays = strays
     memo.queue = ReconcileQueue(reconcile, workers=WORKERS)
     memo.queue_task = asyncio.create_task(memo.queue.run())
+    memo.password_secrets = PasswordSecrets()
+
+    def read_secret(namespace: str, name: str) -> Mapping[str, Any] | None:
+        return kube.get(SECRET.api_version, SECRET.kind, namespace, name)
+
+    memo.secrets_task = asyncio.create_task(
+        check_password_secrets(memo.password_secrets, read_secret, memo, memo.secret_check_seconds)
+    )
 
 
 @kopf.on.cleanup()
 async def stop(memo: Any, **_: Any) -> None:
-    """Stop the reconcile queue."""
+    """Stop the reconcile queue and the Secret checks."""
     memo.queue_task.cancel()
+    memo.secrets_task.cancel()
 
 
 class _Coordinates(TypedDict):
@@ -78,28 +94,15 @@ def _of(kind: Kind) -> _Coordinates:
     return {"group": kind.group, "version": kind.version, "plural": kind.plural}
 
 
-PASSWORD_REF_FIELDS = ("passwordSecretRef", "sentinelPasswordSecretRef")
-
-
-@kopf.index(**_of(TASKSTORE))
-def password_secrets(
-    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str | None, str], str]:
-    """External stores by the Secrets their passwords come from: (namespace, Secret) -> store.
-
-    The data password's Secret and, with Sentinel, the sentinels' password's Secret.
-    """
-    external = (spec.get("redis") or {}).get("external") or {}
-    refs = [external.get(field) or {} for field in PASSWORD_REF_FIELDS]
-    secrets = [ref.get("name") for ref in refs]
-    return {(namespace, secret): name for secret in secrets if isinstance(secret, str)}
-
-
 @kopf.on.event(**_of(TASKSTORE))
 def taskstore_event(
     body: kopf.Body, event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
     """Any change of a TaskStore, including its first listing at start."""
+    if namespace:
+        passwords: PasswordSecrets = memo.password_secrets
+        gone = event.get("type") == "DELETED"
+        passwords.update((namespace, name), () if gone else secret_names(body))
     _enqueue(memo, namespace, {name}, KIND, body, event)
 
 
@@ -123,26 +126,36 @@ def managed_object_event(
     _enqueue(memo, namespace, stores_named_by(body), kind, body, event)
 
 
-# Every managed kind but the Secret, which has its own handler (external Secrets too).
+# Every managed kind but the Secret: Secrets are never watched (see
+# taskstore_operator.runtime.password_secrets).
 for _managed in MANAGED_KINDS:
     if _managed is not SECRET:
         kopf.on.event(**_of(_managed), labels=MANAGED_BY_LABELS)(managed_object_event)
 
 
-@kopf.on.event(**_of(SECRET))
-def secret_event(
-    body: kopf.Body,
-    event: kopf.RawEvent,
-    namespace: str | None,
-    name: str,
-    memo: Any,
-    **kwargs: Any,
+async def check_password_secrets(
+    passwords: PasswordSecrets, read: Read, memo: Any, period: float
 ) -> None:
-    """A generated password Secret (owned) or an external store's passwordSecretRef."""
-    # kopf passes each index as a keyword argument named after its function.
-    index: kopf.Index[tuple[str | None, str], str] = kwargs["password_secrets"]
-    named = set(index.get((namespace, name), ()))
-    _enqueue(memo, namespace, stores_named_by(body) | named, "Secret", body, event)
+    """Every ``period`` seconds, enqueue the stores whose password Secret changed."""
+    queue: ReconcileQueue = memo.queue
+    seen: SeenVersions = memo.seen
+    while True:
+        await asyncio.sleep(period)
+        try:
+            changes = await asyncio.to_thread(passwords.changes, read)
+        except asyncio.CancelledError:
+            raise
+        # The checks must outlive any one failure: the next period tries again, and each
+        # reconcile reads its store's Secret meanwhile anyway.
+        except Exception as error:
+            log.warning(
+                "could not check the password Secrets (%s: %s)", type(error).__name__, error
+            )
+            continue
+        for key, version in changes:
+            # A version a reconcile of the store has read already tells it nothing new.
+            unless = partial(seen.seen, key, *version) if version is not None else None
+            queue.enqueue(key, "Secret", unless)
 
 
 def _enqueue(

@@ -1,16 +1,21 @@
 """Installing on the local control plane: `helm install` (never --wait: no pod runs), the
-plain manifests with `kubectl apply`, and the samples."""
+plain manifests with `kubectl apply`, and the samples; and uninstalling, which leaves no
+TaskStore or namespace stuck in deletion."""
 
 import json
 import secrets
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.cluster import TIMEOUT
+from support.samples import MEMORY, agent_deployment, managed_with_storage, taskstore
 from taskstore_dev.envtest import ControlPlane
-from taskstore_dev.envtest.pytest_plugin import InstallCrd
+from taskstore_dev.envtest.operator_process import running_operator
+from taskstore_dev.envtest.pytest_plugin import InstallCrd, wait_until
 from taskstore_dev.paths import CHART_DIR, REPO_ROOT
 from taskstore_operator.api.crd import CRD_NAME, build_crd
 
@@ -245,10 +250,67 @@ def test_samples_are_accepted_by_the_api_server(
     assert applied.returncode == 0, applied.stderr
     stores = get(control_plane, "-n", namespace, "taskstores")["items"]
     assert sorted(store["metadata"]["name"] for store in stores) == [
+        "cluster-tasks",
         "custom-tasks",
         "external-tasks",
         "memory-tasks",
         "redis-tasks",
+        "sentinel-tasks",
     ]
     get(control_plane, "-n", namespace, "deployment", "planner")
     get(control_plane, "-n", namespace, "secret", "external-redis-auth")
+
+
+def _kubectl_json(plane: ControlPlane, *arguments: str) -> dict[str, object] | None:
+    result = plane.kubectl(*arguments, "-o", "json")
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def test_after_helm_uninstall_stores_and_their_namespace_are_deleted(
+    release: Release, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    plane = control_plane
+    installed = release.install()
+    assert installed.returncode == 0, installed.stderr
+    stores = f"uninstall-{secrets.token_hex(3)}"
+    plane.request_json(
+        "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                       "metadata": {"name": stores}},
+    )  # fmt: skip
+    try:
+        # The chart's pod never runs (no kubelet): the operator runs as a local process.
+        log = tmp_path / "operator.log"
+        with running_operator(plane.kubeconfig, log, serve=True) as operator:
+            for name, spec in {"mem": MEMORY, "red": managed_with_storage("Delete")}.items():
+                for manifest in (agent_deployment(f"agent-{name}", name), taskstore(name, spec)):
+                    applied = plane.kubectl(
+                        "apply", "-n", stores, "-f", "-", input_text=json.dumps(manifest)
+                    )
+                    assert applied.returncode == 0, applied.stderr
+            wait_until(
+                "the stores reconciled",
+                lambda: all(
+                    (
+                        (_kubectl_json(plane, "get", "taskstore", name, "-n", stores) or {}).get(
+                            "status"
+                        )
+                    )
+                    for name in ("mem", "red")
+                ),
+                timeout=TIMEOUT,
+            )
+            wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+        uninstalled = release.uninstall()
+        assert uninstalled.returncode == 0, uninstalled.stderr
+
+        deleted = plane.kubectl(
+            "delete", "taskstores", "--all", "-n", stores, f"--timeout={int(TIMEOUT)}s"
+        )
+        assert deleted.returncode == 0, deleted.stderr
+    finally:
+        plane.request("DELETE", f"/api/v1/namespaces/{stores}")
+    wait_until(
+        "the namespace gone",
+        lambda: _kubectl_json(plane, "get", "namespace", stores) is None,
+        timeout=90,
+    )

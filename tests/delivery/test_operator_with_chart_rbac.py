@@ -51,8 +51,9 @@ def chart_operator(
     control_plane: ControlPlane,
     namespace: str,
     tmp_path: Path,
-) -> Iterator[OperatorProcess]:
-    """The chart installed into ``namespace`` and the operator running with its token."""
+) -> Iterator[tuple[OperatorProcess, str]]:
+    """The chart installed into ``namespace``, the operator running with its token, and the
+    ServiceAccount's user name."""
     release = Release(helm, control_plane, namespace)
     watched = namespace if request.param == "namespaced" else ""
     arguments = ["--set", f"watchNamespaces[0]={watched}"] if watched else []
@@ -71,7 +72,7 @@ def chart_operator(
     )
     operator.start()
     try:
-        yield operator
+        yield operator, f"system:serviceaccount:{namespace}:{release.fullname}"
     finally:
         operator.stop()
         release.uninstall()
@@ -111,9 +112,10 @@ def forbidden_lines(log: str, namespace: str) -> list[str]:
 
 
 def test_full_scenario_with_the_chart_service_account(
-    chart_operator: OperatorProcess, control_plane: ControlPlane, namespace: str
+    chart_operator: tuple[OperatorProcess, str], control_plane: ControlPlane, namespace: str
 ) -> None:
     plane = control_plane
+    operator, account = chart_operator
     _apply(plane, namespace, password_secret("ext-auth", "not-a-real-one"))
     for name, spec in STORES.items():
         _apply(plane, namespace, agent_deployment(f"agent-{name}", name))
@@ -131,13 +133,14 @@ def test_full_scenario_with_the_chart_service_account(
         "--type=merge", "-p", json.dumps(ready),
     )  # fmt: skip
     assert patched.returncode == 0, patched.stderr
-    _apply(plane, namespace, redis_volume_claim("red"))
+    statefulset = plane.kubectl("get", "statefulset", "red-redis", "-n", namespace, "-o", "json")
+    _apply(plane, namespace, redis_volume_claim("red", json.loads(statefulset.stdout)))
 
     waited = plane.kubectl(
         "wait", "--for=condition=Ready", f"--timeout={int(TIMEOUT)}s", "-n", namespace,
         *(f"taskstore/{name}" for name in STORES),
     )  # fmt: skip
-    assert waited.returncode == 0, waited.stderr + chart_operator.log()[-5000:]
+    assert waited.returncode == 0, waited.stderr + operator.log()[-5000:]
     for name in STORES:
         agent = f"agent-{name}"
         wait_until(
@@ -155,7 +158,7 @@ def test_full_scenario_with_the_chart_service_account(
     deleted = plane.kubectl(
         "delete", "taskstores", "--all", "-n", namespace, f"--timeout={int(TIMEOUT)}s"
     )
-    assert deleted.returncode == 0, deleted.stderr + chart_operator.log()[-5000:]
+    assert deleted.returncode == 0, deleted.stderr + operator.log()[-5000:]
     for name in STORES:
         agent = f"agent-{name}"
         wait_until(
@@ -163,13 +166,24 @@ def test_full_scenario_with_the_chart_service_account(
             partial(_has_no_env, plane, namespace, agent),
             timeout=TIMEOUT,
         )
-    # deletionPolicy: Delete, and no StatefulSet controller: the operator deleted the claim
-    # (no pvc-protection controller runs here either, so it stays Terminating).
-    claim_now = plane.kubectl("get", "pvc", "data-red-redis-0", "-n", namespace, "-o", "json")
-    assert claim_now.returncode == 0, claim_now.stderr
-    assert json.loads(claim_now.stdout)["metadata"].get("deletionTimestamp")
+
+    # deletionPolicy: Delete: the claim goes with the StatefulSet (garbage collection; no
+    # pvc-protection controller runs here, so it stays Terminating).
+    def claim_deleted() -> bool:
+        claim_now = plane.kubectl("get", "pvc", "data-red-redis-0", "-n", namespace, "-o", "json")
+        assert claim_now.returncode == 0, claim_now.stderr
+        return bool(json.loads(claim_now.stdout)["metadata"].get("deletionTimestamp"))
+
+    wait_until("the claim deleted", claim_deleted, timeout=90)
     plane.kubectl(
         "patch", "pvc", "data-red-redis-0", "-n", namespace, "--type=merge",
         "-p", '{"metadata": {"finalizers": null}}',
     )  # fmt: skip
-    assert forbidden_lines(chart_operator.log(), namespace) == []
+    assert forbidden_lines(operator.log(), namespace) == []
+
+    # Secrets are read by name only: listing or watching them is refused everywhere, in
+    # a namespace without stores as in the stores' own.
+    for where in (namespace, "kube-system", "default"):
+        for verb in ("list", "watch"):
+            can = plane.kubectl("auth", "can-i", verb, "secrets", "-n", where, "--as", account)
+            assert can.stdout.strip() == "no", (verb, where, can.stdout, can.stderr)

@@ -22,8 +22,7 @@ ALLOWED: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("networking.k8s.io", "networkpolicies"): frozenset(
         {"get", "list", "watch", "create", "patch", "delete"}
     ),
-    ("", "secrets"): frozenset({"get", "list", "watch", "create", "delete"}),
-    ("", "persistentvolumeclaims"): frozenset({"list", "delete"}),
+    ("", "secrets"): frozenset({"get", "create", "delete"}),
     ("", "events"): frozenset({"create"}),
     ("", "namespaces"): frozenset({"get", "list", "watch"}),
     ("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"}),
@@ -116,14 +115,14 @@ def test_every_allowed_verb_is_granted_where_it_is_needed(helm: Helm, scenario: 
         assert not of_kind(objects, "Role")
 
 
-def test_secrets_are_never_updated_or_patched(helm: Helm) -> None:
+def test_secrets_are_never_listed_watched_updated_or_patched(helm: Helm) -> None:
     for arguments in RENDERINGS.values():
         verbs = {
             verb
             for _, _, group, resource, verb, _ in granted(helm.template(*arguments))
             if (group, resource) == ("", "secrets")
         }
-        assert verbs == {"get", "list", "watch", "create", "delete"}
+        assert verbs == {"get", "create", "delete"}
 
 
 def test_no_rbac_when_disabled(helm: Helm) -> None:

@@ -29,7 +29,13 @@ def operator(
 ) -> Iterator[OperatorProcess]:
     """The operator over every namespace, with its metrics served, for one test module."""
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(control_plane.kubeconfig, log_path, serve=True)
+    # Secrets are read every period, not watched: a short one keeps the tests short.
+    process = OperatorProcess(
+        control_plane.kubeconfig,
+        log_path,
+        environment={"TASKSTORE_SECRET_CHECK_SECONDS": "1"},
+        serve=True,
+    )
     process.start()
     try:
         yield process

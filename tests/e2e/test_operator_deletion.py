@@ -1,5 +1,6 @@
 """Deleting a TaskStore: the agents are stripped, the owned objects garbage-collected, and
-the managed Redis' volume claims deleted or kept as its deletionPolicy says."""
+the managed Redis' volume claims deleted or kept as its deletionPolicy says (through the
+StatefulSet's retention policy, without a finalizer on the TaskStore)."""
 
 import pytest
 
@@ -24,13 +25,15 @@ def test_deleting_the_store(k8s: Kube, namespace: str, policy: str) -> None:
     k8s.set_redis_ready(namespace, "tasks")
     wait_until("env", lambda: "TA_REDIS_HOST" in k8s.env(namespace, "planner"), timeout=TIMEOUT)
     # What the StatefulSet controller would create from the volume claim template.
-    claim = redis_volume_claim("tasks")
+    statefulset = k8s.plain(k8s.apps.read_namespaced_stateful_set("tasks-redis", namespace))
+    claim = redis_volume_claim("tasks", statefulset)
     k8s.create(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", claim)
 
     k8s.delete_store(namespace, "tasks")
 
     wait_until("the TaskStore gone", lambda: k8s.store(namespace, "tasks") is None, timeout=TIMEOUT)
-    assert k8s.env(namespace, "planner") == {}
+    # Stripped once the TaskStore is gone (no finalizer holds it for the operator).
+    wait_until("env removed", lambda: k8s.env(namespace, "planner") == {}, timeout=TIMEOUT)
     assert TASKSTORE_LABEL not in k8s.template_meta(namespace, "planner")["labels"]
     owned = (
         (k8s.apps.read_namespaced_stateful_set, "tasks-redis"),
@@ -44,12 +47,21 @@ def test_deleting_the_store(k8s: Kube, namespace: str, policy: str) -> None:
 
     # The garbage collector learns of a new CRD at its next discovery sync (every 30 s).
     wait_until("the owned objects garbage-collected", collected, timeout=90)
-    claim_now = k8s.plain(
-        k8s.core.read_namespaced_persistent_volume_claim("data-tasks-redis-0", namespace)
-    )
-    # No pvc-protection controller runs locally: a deleted claim stays Terminating, and its
-    # finalizer must go by hand, or the namespace could never be deleted.
-    assert bool(claim_now["metadata"].get("deletionTimestamp")) == (policy == "Delete")
+
+    # Under Delete the claim goes with the StatefulSet (garbage collection): no finalizer
+    # is needed on the TaskStore. No pvc-protection controller runs locally: a deleted
+    # claim stays Terminating, and its finalizer must go by hand, or the namespace could
+    # never be deleted.
+    def claim_deleted() -> bool:
+        claim_now = k8s.plain(
+            k8s.core.read_namespaced_persistent_volume_claim("data-tasks-redis-0", namespace)
+        )
+        return bool(claim_now["metadata"].get("deletionTimestamp"))
+
+    if policy == "Delete":
+        wait_until("the claim deleted", claim_deleted, timeout=90)
+    else:
+        assert not claim_deleted()
     k8s.core.patch_namespaced_persistent_volume_claim(
         "data-tasks-redis-0", namespace, {"metadata": {"finalizers": None}}
     )

@@ -85,17 +85,27 @@ def agent_deployment(
     }
 
 
-def redis_volume_claim(store: str) -> Manifest:
-    """The claim the StatefulSet controller would create for a managed Redis with storage."""
+def redis_volume_claim(store: str, statefulset: Manifest | None = None) -> Manifest:
+    """The claim the StatefulSet controller would create for a managed Redis with storage.
+
+    Under ``persistentVolumeClaimRetentionPolicy.whenDeleted: Delete`` that controller
+    makes the claim owned by ``statefulset`` (the live object), so it goes with it.
+    """
     labels = {
         "app.kubernetes.io/name": "redis",
         "app.kubernetes.io/instance": store,
         "app.kubernetes.io/managed-by": "taskstore-operator",
         "app.kubernetes.io/part-of": "teal-agents",
     }
+    policy = ((statefulset or {}).get("spec") or {}).get("persistentVolumeClaimRetentionPolicy")
+    owners: Manifest = {}
+    if statefulset is not None and (policy or {}).get("whenDeleted") == "Delete":
+        metadata = statefulset["metadata"]
+        owner = {"apiVersion": "apps/v1", "kind": "StatefulSet", "controller": True}
+        owners["ownerReferences"] = [owner | {"name": metadata["name"], "uid": metadata["uid"]}]
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": f"data-{store}-redis-0", "labels": labels},
+        "metadata": {"name": f"data-{store}-redis-0", "labels": labels, **owners},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }

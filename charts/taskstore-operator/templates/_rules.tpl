@@ -2,7 +2,7 @@
 
 {{/* The rules in each namespace the operator serves (a ClusterRole's or a Role's). */}}
 {{- define "taskstore-operator.rules.servedNamespaces" -}}
-# TaskStore: watched; read on each reconcile; the finalizer is added and removed by server-side apply
+# TaskStore: watched; read on each reconcile; the finalizer of earlier versions is removed by server-side apply (the operator adds none)
 - apiGroups: ["tealagents.io"]
   resources: ["taskstores"]
   verbs: ["get", "list", "watch", "patch"]
@@ -30,14 +30,10 @@
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Secret: the generated password Secret is created once (never updated); an external store's `passwordSecretRef` may name any Secret of the namespace, which is read to fingerprint the password and watched to roll the agents when it changes
+# Secret: only the Secrets the stores name are read, by name: the generated password Secret (created once, never updated; deleted and created again with the same password when its key was renamed) and an external store's `passwordSecretRef`. Secrets are never listed or watched: the operator reads them on each reconcile and every `--secret-check-seconds`
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "delete"]
-# PersistentVolumeClaim: `deletionPolicy: Delete` removes the managed Redis' claims
-- apiGroups: [""]
-  resources: ["persistentvolumeclaims"]
-  verbs: ["list", "delete"]
+  verbs: ["get", "create", "delete"]
 # Event: Events on TaskStores and Deployments
 - apiGroups: [""]
   resources: ["events"]

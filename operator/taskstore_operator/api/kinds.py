@@ -63,7 +63,8 @@ TASKSTORE: Final = Kind(
     KIND,
     PLURAL,
     ("get", "list", "watch", "patch"),
-    "watched; read on each reconcile; the finalizer is added and removed by server-side apply",
+    "watched; read on each reconcile; the finalizer of earlier versions is removed by "
+    "server-side apply (the operator adds none)",
 )
 TASKSTORE_STATUS: Final = Kind(
     GROUP,
@@ -120,18 +121,12 @@ SECRET: Final = Kind(
     "v1",
     "Secret",
     "secrets",
-    ("get", "list", "watch", "create", "delete"),
-    "the generated password Secret is created once (never updated); an external store's "
-    "`passwordSecretRef` may name any Secret of the namespace, which is read to fingerprint "
-    "the password and watched to roll the agents when it changes",
-)
-PERSISTENT_VOLUME_CLAIM: Final = Kind(
-    "",
-    "v1",
-    "PersistentVolumeClaim",
-    "persistentvolumeclaims",
-    ("list", "delete"),
-    "`deletionPolicy: Delete` removes the managed Redis' claims",
+    ("get", "create", "delete"),
+    "only the Secrets the stores name are read, by name: the generated password Secret "
+    "(created once, never updated; deleted and created again with the same password when "
+    "its key was renamed) and an external store's `passwordSecretRef`. Secrets are never "
+    "listed or watched: the operator reads them on each reconcile and every "
+    "`--secret-check-seconds`",
 )
 EVENT: Final = Kind(
     "",
@@ -210,7 +205,6 @@ KINDS: Final = (
     STATEFUL_SET,
     NETWORK_POLICY,
     SECRET,
-    PERSISTENT_VOLUME_CLAIM,
     EVENT,
     CUSTOM_RESOURCE_DEFINITION,
     NAMESPACE,

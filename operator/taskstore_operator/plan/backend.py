@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 
 from pydantic import SecretStr
 
-from taskstore_operator.api.contract import SPEC_HASH_ANNOTATION
+from taskstore_operator.api.contract import PASSWORD_KEY, SPEC_HASH_ANNOTATION
 from taskstore_operator.api.kinds import CONFIG_MAP, MANAGED_KINDS, SECRET
-from taskstore_operator.api.models import ConditionStatus, DeletionPolicy, TaskStore
+from taskstore_operator.api.models import ConditionStatus, TaskStore
 from taskstore_operator.plan.observed import (
     Event,
     EventType,
@@ -23,8 +23,10 @@ from taskstore_operator.plan.observed import (
     Observed,
     PasswordSecret,
     Plan,
+    ref_of,
     store_ref,
 )
+from taskstore_operator.plan.ownership import changed_by_others
 from taskstore_operator.render.agent_env import (
     endpoint,
     password_secret_ref,
@@ -75,6 +77,12 @@ def managed_object_refs(store: TaskStore) -> list[ObjectRef]:
     ]
 
 
+def owned_by(live: Mapping[str, Any], store: TaskStore) -> bool:
+    """Whether ``live`` was created by this TaskStore (an ownerReference to its uid)."""
+    owners = live["metadata"].get("ownerReferences") or []
+    return any(owner.get("uid") == store.metadata.uid for owner in owners)
+
+
 def password_fingerprint(store: TaskStore, secret: Mapping[str, Any]) -> PasswordSecret:
     """What the plan may know of the password in ``secret`` (generated or passwordSecretRef).
 
@@ -85,9 +93,10 @@ def password_fingerprint(store: TaskStore, secret: Mapping[str, Any]) -> Passwor
     those who can read the Secret see. A new value gives a new fingerprint either way.
     """
     secret_ref = password_secret_ref(store)
-    value = (secret.get("data") or {}).get(secret_ref.key) if secret_ref is not None else None
+    data = secret.get("data") or {}
+    value = data.get(secret_ref.key) if secret_ref is not None else None
     if not isinstance(value, str):
-        return PasswordSecret(fingerprint=None)
+        return PasswordSecret(fingerprint=None, keys=tuple(sorted(data)))
     generated = store.managed_redis is not None
     key = store.metadata.uid if generated else str(secret["metadata"]["uid"])
     return PasswordSecret(fingerprint=secret_fingerprint(key, value))
@@ -133,25 +142,35 @@ def plan_backend(plan: Plan, observed: Observed, store: TaskStore) -> Availabili
     )
 
 
-def claims_to_delete(observed: Observed) -> list[ObjectRef]:
-    """The data claims to delete with the store: those of a managed Redis set to Delete.
-
-    A spec that cannot be read counts as Retain: data is never lost by guessing.
-    """
-    store = observed.store
-    managed = store.managed_redis if store is not None else None
-    if managed is None or managed.deletion_policy != DeletionPolicy.DELETE:
-        return []
-    return list(observed.claims)
-
-
 def _plan_managed(plan: Plan, observed: Observed, store: TaskStore) -> Availability:
-    """The managed Redis: the password Secret if missing, then the objects that differ."""
+    """The managed Redis: the password Secret if missing, then the objects that differ.
+
+    Nothing is written while an object of a managed name is not this store's own: it is
+    never adopted, and the store says which it is.
+    """
+    foreign = [
+        f"{kind} {live['metadata']['name']}"
+        for kind, live in sorted(observed.managed.items())
+        if not owned_by(live, store)
+    ]
+    if foreign:
+        message = (
+            f"{', '.join(foreign)} already exist{'s' if len(foreign) == 1 else ''} and "
+            "belong to someone else; the operator leaves them alone: rename or delete them"
+        )
+        return Availability(FALSE, Reason.NAME_IN_USE, message)
     password = observed.password
     if password is None:
         if observed.new_password is None:
             raise ValueError("a managed Redis without its Secret needs a new password drawn")
         password = _create_password_secret(plan, store, observed.new_password)
+    elif password.fingerprint is None:
+        if observed.new_password is None:
+            return _password_key_missing(store, password)
+        # The key was renamed: the Secret is ours, restore it with the password it holds.
+        secret = render_redis_secret(store, observed.new_password)
+        plan.restore.append((ref_of(observed.managed[SECRET.kind]), secret))
+        password = password_fingerprint(store, secret)
     fingerprint = password.fingerprint
     if fingerprint is None:
         return _provisioning(store)
@@ -163,7 +182,12 @@ def _plan_managed(plan: Plan, observed: Observed, store: TaskStore) -> Availabil
     )
     for manifest in desired:
         live = observed.managed.get(manifest["kind"])
-        if _spec_hash(live) != _spec_hash(manifest):
+        # A new rendering, or a hand edit of what is rendered: applied (forced) again.
+        if (
+            live is None
+            or _spec_hash(live) != _spec_hash(manifest)
+            or changed_by_others(live, manifest)
+        ):
             plan.apply.append(manifest)
     if observed.redis_ready_replicas < 1:
         return _provisioning(store, fingerprint)
@@ -193,12 +217,21 @@ def _owned_managed_objects(observed: Observed, store: TaskStore) -> list[ObjectR
     refs = []
     for kind, live in observed.managed.items():
         metadata = live["metadata"]
-        owners = {owner.get("uid") for owner in metadata.get("ownerReferences") or []}
-        if store.metadata.uid in owners:
+        if owned_by(live, store):
             refs.append(
                 ObjectRef(live["apiVersion"], kind, metadata["namespace"], metadata["name"])
             )
     return refs
+
+
+def _password_key_missing(store: TaskStore, password: PasswordSecret) -> Availability:
+    keys = ", ".join(password.keys) or "none"
+    message = (
+        f"Secret {redis_secret_name(store)} has no key {PASSWORD_KEY} (its keys: {keys}), and "
+        f"the password cannot be told from them: put it back under {PASSWORD_KEY}, or "
+        "delete the Secret to generate a new password"
+    )
+    return Availability(FALSE, Reason.PASSWORD_KEY_MISSING, message)
 
 
 def _spec_hash(manifest: Mapping[str, Any] | None) -> str | None:

@@ -64,6 +64,8 @@ class PasswordSecret:
 
     # See taskstore_operator.plan.backend.password_fingerprint; None when the key is missing.
     fingerprint: str | None
+    # The Secret's key names (never values), to say what is wrong when the key is missing.
+    keys: tuple[str, ...] = ()
     # The same for the sentinels' password (sentinelPasswordSecretRef); None without one.
     sentinel_fingerprint: str | None = None
 
@@ -93,15 +95,15 @@ class Observed:
     managed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The Secret agents read the password from (generated or passwordSecretRef); None if missing.
     password: PasswordSecret | None = None
-    # A fresh password, drawn by the runtime when a managed Redis's generated Secret is
-    # missing: the plan creates the Secret with it and renders what depends on it at once.
+    # The password the plan writes into the generated Secret: a fresh one, drawn by the
+    # runtime when the Secret is missing (the plan creates the Secret with it and renders
+    # what depends on it at once), or the one found under the only key of a Secret whose
+    # key ``password`` was renamed (the plan restores the key).
     new_password: SecretStr | None = None
     redis_ready_replicas: int = 0
     # The Deployments of the namespace that opt in to the store or carry its injection
     # (others may be included: the plan ignores them).
     deployments: Sequence[Mapping[str, Any]] = ()
-    # PersistentVolumeClaims of the managed Redis (created by the StatefulSet controller).
-    claims: Sequence[ObjectRef] = ()
     # The other TaskStores named by the labels of those Deployments that exist and are not
     # being deleted: a Deployment moving to one of them is left for that store to take.
     other_stores: frozenset[str] = frozenset()
@@ -116,10 +118,13 @@ class Observed:
 class Plan:
     """What to write, in the order the caller should write it. Empty when converged."""
 
-    add_finalizer: bool = False
     # Objects to create, never to overwrite (the generated password Secret). Left out of
     # the repr: it holds the password.
     create: list[Manifest] = field(default_factory=list, repr=False)
+    # Generated password Secrets to put back with their key restored: the live one (by
+    # uid) is deleted, then the manifest created (Secrets are never patched). Not in the
+    # repr: the manifests hold the password.
+    restore: list[tuple[ObjectRef, Manifest]] = field(default_factory=list, repr=False)
     # Managed objects, applied (forced: the operator owns them).
     apply: list[Manifest] = field(default_factory=list)
     # Server-side-apply bodies for Deployments, forced only for the names in
@@ -132,14 +137,15 @@ class Plan:
     # The whole status to write, when it differs from what was read.
     status: Manifest | None = None
     events: list[Event] = field(default_factory=list)
+    # The finalizer of earlier versions, released (the operator adds none).
     remove_finalizer: bool = False
 
     @property
     def writes(self) -> int:
         """The number of write requests this plan makes (events included)."""
         return (
-            int(self.add_finalizer)
-            + len(self.create)
+            len(self.create)
+            + 2 * len(self.restore)
             + len(self.apply)
             + len(self.apply_deployments)
             + len(self.strip_deployments)

@@ -1,9 +1,11 @@
-"""What the operator owns on a Deployment, read from ``managedFields``, and whether it holds.
+"""What the operator owns, read from ``managedFields``, and whether it holds.
 
 Server-side apply records, per field manager, the fields it set. The operator's entries
 say which variables and library parts are its own (so a body that no longer lists them
 removes them, and a same-named variable it does not own is someone else's), and
 :func:`holds` says whether the live pod template still has every value of an apply body.
+Other managers' entries tell a hand edit of a managed Redis object
+(:func:`changed_by_others`).
 """
 
 import json
@@ -113,3 +115,46 @@ def holds(live: Any, desired: Any, list_name: str = "") -> bool:
             item[key] in by_key and holds(by_key[item[key]], item, list_name) for item in desired
         )
     return bool(live == desired)
+
+
+def changed_by_others(
+    live: Mapping[str, Any], desired: Mapping[str, Any], field_manager: str = FIELD_MANAGER
+) -> bool:
+    """Whether another field manager set a field of ``desired`` on ``live`` (a hand edit).
+
+    Any write of a field by another client records that client as the field's manager in
+    ``managedFields``, so a hand edit of a rendered value is seen from the object itself,
+    also after a restart. Status writes (a subresource) do not count; fields the operator
+    does not render are someone else's business.
+    """
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") == field_manager or entry.get("subresource"):
+            continue
+        if _overlaps(entry.get("fieldsV1") or {}, desired):
+            return True
+    return False
+
+
+def _overlaps(fields: Mapping[str, Any], value: Any) -> bool:
+    """Whether a ``fieldsV1`` tree names a field that ``value`` sets."""
+    for key, sub in fields.items():
+        if key.startswith("f:"):
+            name = key[2:]
+            if not isinstance(value, Mapping) or name not in value:
+                continue
+            child = value[name]
+            # An empty tree is a leaf (or an atomic value): owned whole.
+            if not sub or not isinstance(child, Mapping | list) or _overlaps(sub, child):
+                return True
+        elif key.startswith("k:") and isinstance(value, list):
+            wanted = json.loads(key[2:])
+            for item in value:
+                # A key field the body leaves to its default (a port's protocol) matches.
+                matches = isinstance(item, Mapping) and all(
+                    item.get(field, expected) == expected for field, expected in wanted.items()
+                )
+                if matches and _overlaps(sub, item):
+                    return True
+        elif key.startswith("v:") and isinstance(value, list) and json.loads(key[2:]) in value:
+            return True
+    return False

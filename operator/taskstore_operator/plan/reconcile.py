@@ -6,8 +6,8 @@ once, its managed objects, the password Secret's fingerprint, never its value, a
 Deployments that opt in to it or carry its injection) and carries out the plan once.
 Every write in the plan changes something, so a converged store plans none: managed
 objects are compared by their ``tealagents.io/spec-hash`` annotation, Deployments by the
-fields the operator owns, and status as a whole. The steps, in order: the finalizer, the
-backend (:mod:`~taskstore_operator.plan.backend`), the agents
+fields the operator owns, and status as a whole. The steps, in order: the backend
+(:mod:`~taskstore_operator.plan.backend`), the agents
 (:mod:`~taskstore_operator.plan.agents`), the status and Events
 (:mod:`~taskstore_operator.plan.status`).
 """
@@ -15,7 +15,7 @@ backend (:mod:`~taskstore_operator.plan.backend`), the agents
 from taskstore_operator.api.contract import FINALIZER
 from taskstore_operator.api.validation import InvalidSpecError
 from taskstore_operator.plan.agents import plan_agents, strip_injected, warn_opted_in
-from taskstore_operator.plan.backend import claims_to_delete, plan_backend
+from taskstore_operator.plan.backend import plan_backend
 from taskstore_operator.plan.observed import Observed, Plan, Settings
 from taskstore_operator.plan.status import plan_invalid_status, plan_status
 
@@ -29,15 +29,16 @@ def plan_reconcile(observed: Observed, settings: Settings) -> Plan:
         strip_injected(plan, observed)
         warn_opted_in(plan, observed)
         return plan
-    finalizers = manifest["metadata"].get("finalizers") or []
+    # No finalizer is added: nothing needs the operator to undo it before a TaskStore may
+    # go (owned objects and, under deletionPolicy Delete, the data claims go by garbage
+    # collection; agents are stripped when the TaskStore is gone), so an uninstalled
+    # operator leaves nothing stuck. The finalizer of earlier versions is released.
+    legacy = FINALIZER in (manifest["metadata"].get("finalizers") or [])
     if manifest["metadata"].get("deletionTimestamp"):
-        # Owned objects go with the TaskStore (garbage collection of owner references).
-        if FINALIZER not in finalizers:
-            return Plan()
-        plan = Plan(remove_finalizer=True, delete=claims_to_delete(observed))
+        plan = Plan(remove_finalizer=legacy)
         strip_injected(plan, observed)
         return plan
-    plan = Plan(add_finalizer=FINALIZER not in finalizers)
+    plan = Plan(remove_finalizer=legacy)
     if isinstance(observed.parsed, InvalidSpecError):
         # Refused: say which field and why, and leave the agents as they are.
         plan_invalid_status(plan, observed, manifest, observed.parsed)

@@ -27,6 +27,12 @@ ExternalConfigured  RedisAvailable (True)             external Redis: the endpoi
                                                       does not connect to it)
 SecretNotFound      RedisAvailable, Ready (False)     the Secret or key named by
                                                       passwordSecretRef does not exist
+NameInUse           RedisAvailable, Ready (False)     an object named like a managed Redis
+                                                      object exists that the operator did
+                                                      not create; it is left alone
+PasswordKeyMissing  RedisAvailable, Ready (False)     the generated password Secret lost its
+                                                      key ``password`` and the password cannot
+                                                      be told from its other keys
 Injected            AgentsConfigured (True)           every opted-in Deployment (possibly none)
                                                       carries the current environment
 WaitingForRedis     AgentsConfigured (False)          agents keep their previous environment
@@ -68,6 +74,8 @@ class Reason(StrEnum):
     REDIS_READY = "RedisReady"
     EXTERNAL_CONFIGURED = "ExternalConfigured"
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 (a name, not a password)
+    NAME_IN_USE = "NameInUse"
+    PASSWORD_KEY_MISSING = "PasswordKeyMissing"  # noqa: S105 (a name, not a password)
     INJECTED = "Injected"
     WAITING_FOR_REDIS = "WaitingForRedis"
     AGENTS_CONFLICT = "AgentsConflict"

@@ -13,11 +13,16 @@ managed Redis's generated password Secret is missing, a new password is drawn in
 observation, and the plan creates the Secret along with everything that depends on it.
 """
 
+import base64
+import binascii
 import contextlib
 import logging
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
+
+from pydantic import SecretStr
 
 from taskstore_operator.api.contract import API_VERSION, FINALIZER, KIND
 from taskstore_operator.api.models import TaskStore
@@ -26,6 +31,7 @@ from taskstore_operator.metrics import INJECTED_AGENTS, WRITES
 from taskstore_operator.plan.agents import label_of, opt_in_selector
 from taskstore_operator.plan.backend import (
     managed_object_refs,
+    owned_by,
     password_fingerprint,
     sentinel_fingerprint,
 )
@@ -43,7 +49,7 @@ from taskstore_operator.plan.observed import (
 from taskstore_operator.plan.reconcile import plan_reconcile
 from taskstore_operator.plan.status import plan_error_status
 from taskstore_operator.render.agent_env import password_secret_ref, sentinel_password_secret_ref
-from taskstore_operator.render.redis import generate_password, redis_labels
+from taskstore_operator.render.redis import generate_password
 from taskstore_operator.runtime.queue import Key
 from taskstore_operator.runtime.seen import SeenVersions
 
@@ -108,17 +114,18 @@ class Reconciler:
         for read in managed.values():
             self.seen.record(key, read)
         statefulset = managed.get("StatefulSet") or {}
-        claims: list[ObjectRef] = []
         deleting = bool(manifest["metadata"].get("deletionTimestamp"))
-        if deleting:
-            selector = ",".join(f"{key}={value}" for key, value in redis_labels(store).items())
-            claims = [
-                ObjectRef("v1", "PersistentVolumeClaim", namespace, claim["metadata"]["name"])
-                for claim in kube.list("v1", "PersistentVolumeClaim", namespace, selector)
-            ]
-        password = self._password(key, store, managed.get("Secret"))
-        # Drawn here, the only place that may be random; the plan creates the Secret with it.
-        missing = store.managed_redis is not None and password is None and not deleting
+        generated = managed.get("Secret")
+        if generated is not None and not owned_by(generated, store):
+            generated = None  # someone else's Secret: never the password (plan says NameInUse)
+        password = self._password(key, store, generated)
+        new_password = None
+        if store.managed_redis is not None and not deleting:
+            if password is None:
+                # Drawn here, the only place that may be random; the plan creates the Secret.
+                new_password = generate_password()
+            elif password.fingerprint is None and generated is not None:
+                new_password = _only_value(generated)
         return Observed(
             manifest,
             namespace,
@@ -127,27 +134,27 @@ class Reconciler:
             parsed,
             managed=managed,
             password=password,
-            new_password=generate_password() if missing else None,
+            new_password=new_password,
             redis_ready_replicas=int((statefulset.get("status") or {}).get("readyReplicas") or 0),
             deployments=deployments,
-            claims=claims,
             other_stores=other_stores,
         )
 
     def execute(self, observed: Observed, plan: Plan) -> None:
-        """Make the plan's writes, in its order (the finalizer is released last)."""
+        """Make the plan's writes, in its order (an old finalizer is released last)."""
         kube = self._kube
         key = (observed.namespace, observed.name)
         record = self.seen.record
         uid = (observed.manifest or {}).get("metadata", {}).get("uid", "")
         ref = store_ref(observed.namespace, observed.name, uid)
-        if plan.add_finalizer:
-            self._write("finalizer", ref)
-            record(key, kube.set_finalizer(ref, FINALIZER, present=True))
         for manifest in plan.create:
             self._write("create", ref_of(manifest))
             # A 409 (created meanwhile) fails the reconcile: the rest of the plan assumed
             # the value this manifest holds. The retry reads the Secret that exists.
+            record(key, kube.create(manifest))
+        for live, manifest in plan.restore:
+            self._write("restore", live)
+            kube.delete(live)  # by uid: only the Secret that was read
             record(key, kube.create(manifest))
         for manifest in plan.apply:
             self._write("managed", ref_of(manifest))
@@ -211,8 +218,8 @@ class Reconciler:
         secret = self._kube.get("v1", "Secret", store.metadata.namespace, sentinel_ref.name)
         if secret is not None:
             self.seen.record(key, secret)
-        return PasswordSecret(
-            fingerprint=password.fingerprint if password is not None else None,
+        return replace(
+            password or PasswordSecret(fingerprint=None),
             sentinel_fingerprint=sentinel_fingerprint(store, secret) if secret else None,
         )
 
@@ -299,3 +306,14 @@ class Reconciler:
     def _write(what: str, ref: ObjectRef) -> None:
         WRITES.labels(what).inc()
         log.info("write %s: %s %s/%s", what, ref.kind, ref.namespace, ref.name)
+
+
+def _only_value(secret: Mapping[str, Any]) -> SecretStr | None:
+    """The password of a generated Secret whose key was renamed: its only value, if any."""
+    values = list((secret.get("data") or {}).values())
+    if len(values) != 1 or not isinstance(values[0], str):
+        return None
+    try:
+        return SecretStr(base64.b64decode(values[0], validate=True).decode())
+    except (binascii.Error, UnicodeDecodeError):
+        return None

@@ -60,10 +60,8 @@ def test_get_answers_none_for_a_missing_object() -> None:
 
 def test_list_adds_api_version_and_kind_and_sends_the_selector() -> None:
     client = FakeClient((200, {"items": [{"metadata": {"name": "a"}}]}))
-    items = Kube(client).list("v1", "PersistentVolumeClaim", "ns", "a=b")  # type: ignore[arg-type]
-    assert items == [
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "a"}}
-    ]
+    items = Kube(client).list("v1", "ConfigMap", "ns", "a=b")  # type: ignore[arg-type]
+    assert items == [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}]
     assert client.requests[0]["query_params"] == [("labelSelector", "a=b")]
 
 
@@ -117,4 +115,4 @@ def test_errors_carry_the_reason_and_fields_never_the_body() -> None:
 
 def test_delete_of_a_missing_object_is_fine() -> None:
     kube = Kube(FakeClient((404, {"reason": "NotFound"})))  # type: ignore[arg-type]
-    kube.delete(ObjectRef("v1", "PersistentVolumeClaim", "n", "c"))
+    kube.delete(ObjectRef("v1", "ConfigMap", "n", "c"))

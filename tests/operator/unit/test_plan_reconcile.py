@@ -78,7 +78,7 @@ def store(
     spec: Manifest | None = None,
     *,
     status: Manifest | None = None,
-    finalizers: tuple[str, ...] = (FINALIZER,),
+    finalizers: tuple[str, ...] = (),
     deleting: bool = False,
     generation: int = 1,
 ) -> Manifest:
@@ -218,8 +218,8 @@ def carry_out(state: Observed, plan: Plan) -> Observed:
     """The observed state after the plan's writes (as far as the plan can see them)."""
     assert state.manifest is not None
     manifest = dict(copy.deepcopy(state.manifest))
-    if plan.add_finalizer:
-        manifest["metadata"]["finalizers"].append(FINALIZER)
+    if plan.remove_finalizer:
+        manifest["metadata"]["finalizers"].remove(FINALIZER)
     if plan.status is not None:
         manifest["status"] = json.loads(json.dumps(plan.status))
     managed: dict[str, Mapping[str, Any]] = dict(state.managed)
@@ -333,11 +333,12 @@ def test_one_plan_carried_out_leaves_nothing_to_write(backend: str) -> None:
     assert plan_reconcile(carry_out(state, plan)).writes == 0
 
 
-def test_a_new_store_gets_the_finalizer_first() -> None:
-    plan = plan_reconcile(observed(store(finalizers=())))
-    assert plan.add_finalizer
+def test_no_finalizer_is_added_and_an_old_one_is_released() -> None:
+    plan = plan_reconcile(observed(store()))
+    assert not plan.remove_finalizer
+    assert plan_reconcile(carry_out(observed(store()), plan)).writes == 0
 
-    assert not plan_reconcile(observed(store())).add_finalizer
+    assert plan_reconcile(observed(store(finalizers=(FINALIZER,)))).remove_finalizer
 
 
 def test_status_holds_generation_endpoint_and_secret_name() -> None:
@@ -533,6 +534,61 @@ def test_leaving_the_managed_backend_deletes_the_owned_redis_objects() -> None:
     ]
     assert plan.status is not None
     assert [c["type"] for c in plan.status["conditions"]] == ["AgentsConfigured", "Ready"]
+
+
+def test_objects_of_managed_names_it_did_not_create_are_left_alone() -> None:
+    users = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "tasks-redis-config", "namespace": "agents"},
+    }
+    state = observed(
+        store(MANAGED),
+        deployments=[deployment()],
+        managed={"ConfigMap": users},
+        new_password=NEW_PASSWORD,
+    )
+
+    plan = plan_reconcile(state)
+
+    assert plan.create == plan.apply == plan.apply_deployments == []
+    assert plan.delete == []
+    ready = condition(plan, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NameInUse")
+    assert "ConfigMap tasks-redis-config" in ready["message"]
+    # Leaving the managed backend deletes none of it either.
+    assert plan_reconcile(with_manifest(state, store(MEMORY))).delete == []
+
+
+def test_a_renamed_password_key_is_restored_or_reported() -> None:
+    state = converge(ready_state(MANAGED, deployment()))
+    owned = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "tasks-redis-auth",
+            "namespace": "agents",
+            "uid": "secret-uid",
+            "ownerReferences": [{"uid": UID}],
+        },
+    }
+    managed = {**state.managed, "Secret": owned}
+    renamed = replace(state, managed=managed, password=PasswordSecret(None, ("pass",)))
+
+    restored = plan_reconcile(replace(renamed, new_password=NEW_PASSWORD))
+
+    [(live, secret)] = restored.restore
+    assert (live.name, live.uid) == ("tasks-redis-auth", "secret-uid")
+    assert list(secret["data"]) == ["password"]
+    assert "a-new-password" not in repr(restored)
+
+    unknown = plan_reconcile(replace(renamed, password=PasswordSecret(None, ("a", "b"))))
+
+    assert unknown.restore == []
+    ready = condition(unknown, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PasswordKeyMissing")
+    assert "tasks-redis-auth" in ready["message"]
+    assert "a, b" in ready["message"]
 
 
 # -- the external Redis ------------------------------------------------------------------------
@@ -752,7 +808,6 @@ def test_an_invalid_spec_changes_nothing_and_names_the_field(spec: Manifest, fie
     [event] = plan.events
     assert (event.type, event.reason) == (EventType.WARNING, "InvalidSpec")
     assert field in event.message
-    assert plan.add_finalizer
 
 
 def test_an_invalid_spec_keeps_what_agents_had() -> None:
@@ -790,30 +845,24 @@ def test_events_are_emitted_on_transitions_only() -> None:
 # -- deletion ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("spec", "claims_deleted"),
-    [(MANAGED, False), (MANAGED_DELETE, True), ({"backend": "x"}, False)],
-)
-def test_deletion_strips_the_agents_then_releases_the_finalizer(
-    spec: Manifest, claims_deleted: bool
+@pytest.mark.parametrize("finalizers", [(), (FINALIZER,)], ids=["none", "old finalizer"])
+@pytest.mark.parametrize("spec", [MANAGED, MANAGED_DELETE, {"backend": "x"}])
+def test_deletion_strips_the_agents_and_releases_an_old_finalizer(
+    spec: Manifest, finalizers: tuple[str, ...]
 ) -> None:
     state = converge(
         ready_state(MEMORY, deployment("a"), deployment("b"), deployment("c", label=None))
     )
-    claim = ObjectRef("v1", "PersistentVolumeClaim", "agents", "data-tasks-redis-0")
 
-    plan = plan_reconcile(with_manifest(state, store(spec, deleting=True), claims=[claim]))
+    plan = plan_reconcile(with_manifest(state, store(spec, deleting=True, finalizers=finalizers)))
 
     assert [body["metadata"]["name"] for body in plan.strip_deployments] == ["a", "b"]
-    assert plan.remove_finalizer
-    assert plan.delete == ([claim] if claims_deleted else [])
+    assert plan.remove_finalizer == bool(finalizers)
+    # Data claims go by garbage collection (the StatefulSet's retention policy), never here.
+    assert plan.delete == []
     assert plan.status is None
     assert plan.apply == []
     assert plan.apply_deployments == []
-
-
-def test_deletion_without_the_finalizer_is_none_of_our_business() -> None:
-    assert plan_reconcile(observed(store(deleting=True, finalizers=()))).writes == 0
 
 
 def test_a_missing_store_strips_what_it_left_and_warns_labelled_deployments() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from taskstore_operator.api.contract import FINALIZER
 from taskstore_operator.kube import KubeError
 from taskstore_operator.plan.observed import Event, EventType, ObjectRef, Observed, Plan, Settings
 from taskstore_operator.runtime.reconciler import Reconciler
@@ -76,14 +77,13 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SETTINGS = Settings(library_image="registry.example/teal-taskstore:1")
 
 
-def test_writes_follow_the_plan_order_and_the_finalizer_goes_last() -> None:
+def test_writes_follow_the_plan_order_and_an_old_finalizer_goes_last() -> None:
     kube = RecordingKube()
     plan = Plan(
-        add_finalizer=True,
         apply=[body("ConfigMap", "c")],
         apply_deployments=[body("Deployment", "a")],
         strip_deployments=[body("Deployment", "b")],
-        delete=[ObjectRef("v1", "PersistentVolumeClaim", "n", "c")],
+        delete=[ObjectRef("v1", "ConfigMap", "n", "c")],
         status={"conditions": [{"reason": "Reconciled"}]},
         events=[Event(ObjectRef("v1", "TaskStore", "n", "t"), EventType.NORMAL, "Reconciled", "")],
         remove_finalizer=True,
@@ -92,11 +92,10 @@ def test_writes_follow_the_plan_order_and_the_finalizer_goes_last() -> None:
     Reconciler(kube, SETTINGS).execute(Observed(STORE, "n", "t", NOW), plan)  # type: ignore[arg-type]
 
     assert kube.writes == [
-        "finalizer True",
         "apply ConfigMap c True",
         "apply Deployment a False",
         "apply Deployment b False",
-        "delete PersistentVolumeClaim",
+        "delete ConfigMap",
         "status Reconciled",
         "event Reconciled",
         "finalizer False",
@@ -132,12 +131,13 @@ def test_deployment_warnings_are_sent_once_per_process() -> None:
 
 
 def test_a_failed_write_is_reported_on_status_and_raised_for_a_retry() -> None:
-    kube = RecordingKube(fail={"finalizer True"})
+    kube = RecordingKube(fail={"finalizer False"})
+    kube.store = {**STORE, "metadata": {**STORE["metadata"], "finalizers": [FINALIZER]}}
 
     with pytest.raises(KubeError):
         Reconciler(kube, SETTINGS).reconcile("n", "t")  # type: ignore[arg-type]
 
-    assert kube.writes == ["finalizer True", "status ReconcileError"]
+    assert kube.writes[-2:] == ["finalizer False", "status ReconcileError"]
 
 
 def agent(name: str, labels: Mapping[str, str]) -> Manifest:
@@ -171,15 +171,15 @@ def test_the_versions_a_reconcile_reads_and_writes_are_seen_by_its_store() -> No
     kube = RecordingKube()
     kube.store = {**STORE, "metadata": {**STORE["metadata"], "resourceVersion": "7"}}
     reconciler = Reconciler(kube, SETTINGS)  # type: ignore[arg-type]
-    plan = Plan(add_finalizer=True, apply_deployments=[body("Deployment", "a")])
+    plan = Plan(remove_finalizer=True, apply_deployments=[body("Deployment", "a")])
 
     reconciler.execute(reconciler.observe("n", "t"), plan)
 
     # RecordingKube answers each write with the object's name as uid and a new version.
     assert reconciler.seen.seen(("n", "t"), "u", "7")
-    assert reconciler.seen.seen(("n", "t"), "t", "1")
-    assert reconciler.seen.seen(("n", "t"), "a", "2")
-    assert not reconciler.seen.seen(("n", "other"), "a", "2")
+    assert reconciler.seen.seen(("n", "t"), "a", "1")
+    assert reconciler.seen.seen(("n", "t"), "t", "2")
+    assert not reconciler.seen.seen(("n", "other"), "a", "1")
 
 
 def test_one_deployment_failing_does_not_keep_the_others_from_their_writes() -> None:

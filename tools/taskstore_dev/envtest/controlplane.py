@@ -504,7 +504,8 @@ class ControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={directory / 'serviceaccount.pub'}",
                 f"--service-account-signing-key-file={directory / 'serviceaccount.key'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                # Room for the benchmark's 1,000 stores (a /24 holds 254 Services).
+                "--service-cluster-ip-range=10.0.0.0/16",
                 "--allow-privileged=true",
                 # The default reconciler would publish 127.0.0.1 as the `kubernetes`
                 # Service's endpoint, which validation rejects as a loopback address.
