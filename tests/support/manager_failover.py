@@ -129,10 +129,26 @@ async def manager_failover(
         present: list[object] = []
         for start in range(0, len(names), 500):
             present += await new_master.mget(names[start : start + 500])
-    result.lost = sum(value is None for value in present)
+        result.lost = sum(value is None for value in present)
+        # The replicas re-attach to the new master in the background (a full resync for the
+        # healed one): with TA_REDIS_WAIT_REPLICAS the next write waits for that, as an agent
+        # would, so wait until the new master has that many replicas acknowledging writes.
+        await _replicas_acknowledge(new_master, wait_replicas)
     # The same manager, not rebuilt, works on the new master.
     after = make_task("after-failover", ("after-req",))
     await manager.create(after)
     assert await manager.load("after-failover") == after
     await manager.close()
     return result
+
+
+async def _replicas_acknowledge(master: redis.asyncio.Redis, replicas: int) -> None:
+    """Poll until ``replicas`` replicas acknowledge a write on ``master`` (deadline-bound)."""
+    deadline = time.monotonic() + RECOVERY_BOUND
+    while True:
+        await master.set("failover-probe:replicas", "1")
+        acknowledged = int(await master.wait(replicas, 200))
+        if acknowledged >= replicas:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{acknowledged} of {replicas} replicas after {RECOVERY_BOUND} s")
