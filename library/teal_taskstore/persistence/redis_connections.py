@@ -112,6 +112,31 @@ class LoopConnections:
             raise error
         return self._replicated(reply, int(acknowledged))
 
+    async def execute_asking(self, *args: Any) -> Any:
+        """``ASKING`` and ``args`` pipelined on one connection (a cluster's ``ASK`` redirect).
+
+        ``ASKING`` admits only the next command on its connection, so both must share one.
+        """
+        connection = await self._take()
+        error: ResponseError | None = None
+        try:
+            await connection.connect()  # type: ignore[no-untyped-call]
+            packed = connection.pack_commands([("ASKING",), args])
+            await connection.send_packed_command(packed, False)
+            await connection.read_response()
+            try:
+                reply = await connection.read_response()
+            except ResponseError as exc:
+                error, reply = exc, None
+        except BaseException:
+            self._busy.discard(connection)
+            await connection.disconnect(nowait=True)
+            raise
+        await self._give_back(connection)
+        if error is not None:
+            raise error
+        return reply
+
     def _replicated(self, reply: Any, acknowledged: int) -> Any:
         if acknowledged < self._wait_replicas:
             raise ReplicationShortfall(reply, acknowledged, self._wait_replicas)
