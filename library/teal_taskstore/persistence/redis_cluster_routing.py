@@ -9,17 +9,22 @@ stale, so the next command reloads it first (a replica promoted after its master
 Connections are the manager's own: one :class:`LoopConnections` per node and event loop.
 """
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from redis.crc import key_slot
-from redis.exceptions import AskError, ConnectionError, MovedError, TimeoutError
+from redis.exceptions import AskError, ConnectionError, MovedError, TimeoutError, TryAgainError
 
 from teal_taskstore.persistence.redis_connections import Address, LoopConnections
 
 SLOT_COUNT = 16384
 # Redirects followed for one command before giving up: a reshard moves a slot once.
 MAX_REDIRECTS = 5
+# TRYAGAIN (a multi-key command on a slot whose keys are half moved) is sent again after
+# TRYAGAIN_PAUSE, at most TRYAGAIN_LIMIT times: moving one slot's keys takes milliseconds.
+TRYAGAIN_PAUSE = 0.01
+TRYAGAIN_LIMIT = 300
 
 
 class SlotMapError(ConnectionError):
@@ -89,7 +94,8 @@ class ClusterRoutes:
         """
         slot = key_slot(key.encode())
         asking: Address | None = None
-        for _ in range(MAX_REDIRECTS):
+        redirects = tries = 0
+        while redirects < MAX_REDIRECTS:
             if asking is not None:
                 address = asking
             else:
@@ -109,14 +115,53 @@ class ClusterRoutes:
                 return await connections.execute(*args)
             except MovedError as exc:
                 self._owners[exc.slot_id] = (exc.host, exc.port)
-                asking = None
+                asking, redirects = None, redirects + 1
             except AskError as exc:
-                asking = (exc.host, exc.port)
+                asking, redirects = (exc.host, exc.port), redirects + 1
+            except TryAgainError:
+                tries += 1
+                if tries >= TRYAGAIN_LIMIT:
+                    raise
+                asking = None
+                await asyncio.sleep(TRYAGAIN_PAUSE)
             except (ConnectionError, TimeoutError, OSError):
                 self._stale = True
                 raise
         self._stale = True
         raise SlotMapError(f"slot {slot} still redirected after {MAX_REDIRECTS} tries")
+
+    async def execute_each(self, commands: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Run ``(key, args)`` commands: one pipeline per master, the masters at once.
+
+        A command redirected (or failed with another error reply) is sent again alone
+        through :meth:`execute`, which follows the redirect or raises the error.
+        """
+        if self._stale or not self._owners:
+            await self.refresh()
+        by_node: dict[Address, list[int]] = {}
+        for index, (key, _) in enumerate(commands):
+            owner = self._owners[key_slot(key.encode())]
+            if owner is None:
+                self._stale = True
+                raise SlotMapError(f"the slot of {key!r} is served by no master")
+            by_node.setdefault(owner, []).append(index)
+        replies: list[Any] = [None] * len(commands)
+
+        async def on_node(address: Address, indexes: list[int]) -> None:
+            try:
+                answers = await self.node(address).execute_pipeline(
+                    [commands[index][1] for index in indexes]
+                )
+            except (ConnectionError, TimeoutError, OSError):
+                self._stale = True
+                raise
+            for index, answer in zip(indexes, answers, strict=True):
+                if isinstance(answer, Exception):
+                    answer = await self.execute(commands[index][0], *commands[index][1])
+                replies[index] = answer
+
+        await asyncio.gather(*(on_node(address, indexes) for address, indexes in by_node.items()))
+        return replies
 
     async def close(self) -> None:
         """Close every node's connections."""
