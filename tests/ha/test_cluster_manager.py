@@ -6,7 +6,11 @@ Figures are printed; run with ``-s`` to see them.
 import asyncio
 import itertools
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import pytest
+from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
 
 from support.failover_scenarios import RECOVERY_BOUND
@@ -178,5 +182,104 @@ async def test_a_killed_master_fails_calls_within_the_bound_then_is_followed(
             f" bound {bound:.2f} s); first create on {promoted.port} after"
             f" {recovered_after:.2f} s"
         )
+    finally:
+        await manager.close()
+
+
+async def test_round_trips_per_operation_are_the_documented_ones(
+    redis_cluster: RedisClusterSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every round trip sends once on a connection; counted there, after a warm-up."""
+    flush(redis_cluster)
+    manager = RedisTaskPersistenceManager(cluster_env(redis_cluster))
+    sent = 0
+    send = AbstractConnection.send_packed_command
+
+    async def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        nonlocal sent
+        sent += 1
+        await send(self, command, check_health)
+
+    try:
+        # Warm up: the slot map learnt and every master's script cache filled.
+        for n in range(30):
+            warm = make_task(f"warm-{n}", (f"warm-req-{n}",))
+            await manager.create(warm)
+            warm.items.append(make_item(warm.task_id, f"warm-other-{n}"))
+            await manager.update(warm)
+            warm.items.pop()
+            await manager.update(warm)
+            assert await manager.load_by_request_id(f"warm-req-{n}") == warm
+            await manager.delete(warm.task_id)
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+        task = make_task("counted", ("counted-req",))
+        again = make_task("counted", ("counted-req",))
+        dropped = make_task("counted", ("counted-other",))
+        steps: list[tuple[str, Callable[[], Awaitable[object]], int]] = [
+            ("create", lambda: manager.create(task), 2),
+            ("load", lambda: manager.load("counted"), 1),
+            ("update", lambda: manager.update(again), 2),
+            ("update dropping an id", lambda: manager.update(dropped), 3),
+            ("load_by_request_id", lambda: manager.load_by_request_id("counted-other"), 2),
+            ("delete", lambda: manager.delete("counted"), 2),
+        ]
+        for name, step, expected in steps:
+            sent = 0
+            await step()
+            assert sent == expected, name
+        no_ids = make_task("no-ids", ())
+        sent = 0
+        await manager.create(no_ids)
+        assert sent == 1, "create of a task without request ids"
+    finally:
+        await manager.close()
+
+
+async def test_wait_replicas_has_each_write_on_the_masters_replica_when_acknowledged(
+    redis_cluster: RedisClusterSet,
+) -> None:
+    flush(redis_cluster)
+    manager = RedisTaskPersistenceManager(cluster_env(redis_cluster, TA_REDIS_WAIT_REPLICAS="1"))
+    waits_before = wait_calls(redis_cluster)
+    try:
+        tasks = [make_task(f"waited-{n}", (f"waited-req-{n}",)) for n in range(30)]
+        for task in tasks:
+            await manager.create(task)
+            master = next(
+                m
+                for m in redis_cluster.masters()
+                if key_slot(KEYS.task(task.task_id).encode()) in m.slots
+            )
+            replica = next(n for n in redis_cluster.topology() if n.master_id == master.node_id)
+            with redis_cluster.client(replica.port) as direct:
+                direct.execute_command("READONLY")
+                assert direct.exists(KEYS.task(task.task_id)), task.task_id
+        # One WAIT per write, plus one per master whose first EVALSHA met an empty cache.
+        assert len(tasks) <= wait_calls(redis_cluster) - waits_before <= len(tasks) + 3
+    finally:
+        await manager.close()
+
+
+def wait_calls(cluster: RedisClusterSet) -> int:
+    """``WAIT`` commands the masters have run."""
+    calls = 0
+    for master in cluster.masters():
+        with cluster.client(master.port) as direct:
+            calls += int(direct.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+    return calls
+
+
+async def test_a_wrong_password_is_reported_as_refused_credentials_without_the_secret(
+    redis_cluster: RedisClusterSet,
+) -> None:
+    manager = RedisTaskPersistenceManager(cluster_env(redis_cluster, TA_REDIS_PWD="wrong-s3cret"))
+    try:
+        with pytest.raises(PersistenceError) as raised:
+            await manager.load("any")
+        assert "refused the credentials" in str(raised.value)
+        chain: BaseException | None = raised.value
+        while chain is not None:
+            assert "wrong-s3cret" not in str(chain) and "wrong-s3cret" not in repr(chain.args)
+            chain = chain.__cause__ or chain.__context__
     finally:
         await manager.close()

@@ -14,7 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.crc import key_slot
-from redis.exceptions import AskError, ConnectionError, MovedError, TimeoutError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    AuthenticationError,
+    ConnectionError,
+    MovedError,
+    TimeoutError,
+    TryAgainError,
+)
 
 from teal_taskstore.persistence.redis_connections import Address, LoopConnections
 
@@ -79,6 +86,8 @@ class ClusterRoutes:
         for address in dict.fromkeys([self._seed, *self._nodes, *filter(None, self._owners)]):
             try:
                 reply = await self.node(address).execute("CLUSTER", "SLOTS")
+            except AuthenticationError:
+                raise  # the same credentials on every node: asking others would not help
             except (ConnectionError, TimeoutError, OSError) as exc:
                 errors.append(f"{address[0]}:{address[1]}: {exc or type(exc).__name__}")
                 continue
