@@ -1,7 +1,7 @@
 """Cluster mode's routing: which master serves a key, and commands sent there.
 
-The first piece of cluster mode (docs/library.md, "Redis Sentinel and Redis Cluster"): the
-slot map comes from ``CLUSTER SLOTS``, asked of the nodes known (the seed first); a
+Used in cluster mode (docs/library.md, "Redis Sentinel and Redis Cluster"): the slot map
+comes from ``CLUSTER SLOTS``, asked of the nodes known (the seed first); a
 ``MOVED`` reply patches one slot and sends the command again; an ``ASK`` reply sends
 ``ASKING`` and the command pipelined on one connection (redis-py 8.1's asyncio cluster
 client loses ASK redirects under load, docs/ha-notes.md); a connection error marks the map

@@ -82,7 +82,8 @@ _NOT_REPLICATED: dict[type[PersistenceError], type[PersistenceNotReplicatedError
 class RedisTaskPersistenceManager(TaskPersistenceManager):
     """Stores tasks in Redis with atomic, versioned writes; see the module docstring.
 
-    Every operation is one round trip (a script or a single command). Connection errors
+    Every operation is one round trip (a script or a single command); in cluster mode a write
+    or ``load_by_request_id`` takes 2 (docs/library.md has the table). Connection errors
     and timeouts are retried with backoff up to ``TA_REDIS_RETRIES`` times: reads are safe to
     repeat, and every write carries a token under which the script keeps a receipt, so a
     repeated write whose first attempt went through returns what that attempt did.
