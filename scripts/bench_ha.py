@@ -10,9 +10,10 @@ median of interleaved rounds. Then times the recovery from each failover kind (k
 SIGSTOP, SENTINEL FAILOVER, and kill -9 of a cluster master) for a client that keeps writing.
 
 The library's manager is measured the same way: every operation at concurrency 64 in
-standalone mode (straight to the master) and in sentinel mode, each beside the bare client
-of its kind in the same round, so the two modes' ratios can be compared (target: within
-0.05); then the manager's own failover recoveries with and without TA_REDIS_WAIT_REPLICAS.
+standalone mode (straight to the master), in sentinel mode and in cluster mode, each beside
+the bare client of its kind in the same round, so the modes' ratios can be compared
+(target: within 0.05 of standalone); then the manager's own failover recoveries with and
+without TA_REDIS_WAIT_REPLICAS.
 
     .venv/bin/python scripts/bench_ha.py [--ops 10000] [--rounds 3] [--no-failovers]
 
@@ -40,7 +41,7 @@ from support.failover_scenarios import (
     cluster_master_kill,
     sentinel_failover,
 )
-from support.library_backends import sentinel_env
+from support.library_backends import cluster_env, sentinel_env
 from support.manager_failover import ManagerRecovery, manager_failover
 from support.redis_cluster import RedisClusterSet
 from support.redis_sentinel import DATA_PASSWORD, MASTER_NAME, RedisSentinelSet
@@ -93,7 +94,7 @@ async def bare_rows(
 
 
 async def manager_rows(
-    sentinel_set: RedisSentinelSet, ops: int, rounds: int
+    sentinel_set: RedisSentinelSet, cluster: RedisClusterSet, ops: int, rounds: int
 ) -> dict[str, dict[str, float]]:
     """Each operation's rate as a ratio of its bare command, per mode (median of rounds)."""
     host, port = sentinel_set.master_address()
@@ -115,9 +116,14 @@ async def manager_rows(
             RedisTaskPersistenceManager(sentinel_env(sentinel_set)),
             sentinel.master_for(MASTER_NAME, max_connections=CONCURRENCY),
         ),
+        "cluster": (
+            RedisTaskPersistenceManager(cluster_env(cluster)),
+            cluster.async_client(timeout=5, reinitialize_steps=0),
+        ),
     }  # fmt: skip
     ratios: dict[str, dict[str, list[float]]] = {}
     try:
+        await modes["cluster"][1].initialize()  # concurrent first calls fail (ha-notes)
         for manager, bare in modes.values():  # warm up: connections and scripts
             await one_round(manager, bare, [make_task(n) for n in range(200)], CONCURRENCY)
         for _ in range(rounds):
@@ -144,15 +150,20 @@ async def manager_rows(
 
 def print_manager(rows: dict[str, dict[str, float]]) -> None:
     print(f"the library's manager, concurrency {CONCURRENCY}: ratio to the bare command")
-    print(f"  {'operation':<20}{'standalone':>22}{'sentinel':>22}  difference")
+    print(
+        f"  {'operation':<20}{'standalone':>22}{'sentinel':>22}{'cluster':>22}"
+        "  difference to standalone (sentinel, cluster)"
+    )
     for name in [n for n in rows["standalone"] if not n.endswith("ops/s")]:
         cells = [
             f"{rows[mode][name + ' ops/s']:>9,.0f}/s {rows[mode][name]:.2f}x"
-            for mode in ("standalone", "sentinel")
+            for mode in ("standalone", "sentinel", "cluster")
         ]
-        difference = rows["sentinel"][name] - rows["standalone"][name]
-        verdict = "met" if abs(difference) <= 0.05 else "MISSED"
-        print(f"  {name:<20}{cells[0]:>22}{cells[1]:>22}  {difference:+.2f} ({verdict})")
+        verdicts = []
+        for mode in ("sentinel", "cluster"):
+            difference = rows[mode][name] - rows["standalone"][name]
+            verdicts.append(f"{difference:+.2f} ({'met' if abs(difference) <= 0.05 else 'MISSED'})")
+        print(f"  {name:<20}{''.join(f'{c:>22}' for c in cells)}  {', '.join(verdicts)}")
     print()
 
 
@@ -218,7 +229,7 @@ async def run(ops: int, rounds: int, failovers: bool) -> None:
         print(f"redis-server {version}, redis-py {redis.__version__}; payload {PAYLOAD_BYTES} B;")
         print(f"{ops} ops per measurement, median of {rounds} interleaved rounds\n")
         print_bare(await bare_rows(sentinel_set, cluster, ops, rounds, "x" * PAYLOAD_BYTES))
-        print_manager(await manager_rows(sentinel_set, ops, rounds))
+        print_manager(await manager_rows(sentinel_set, cluster, ops, rounds))
         if failovers:
             print_recoveries(await recovery_rows(sentinel_set, cluster))
             print("the library's manager, 32 writers (tests/support/manager_failover.py)")

@@ -8,11 +8,13 @@ import redis.asyncio
 
 from support.library_backends import (
     Backend,
+    cluster_env,
     fake_redis_backend,
     flush,
     redis_env,
     sentinel_env,
 )
+from support.redis_cluster import RedisClusterSet
 from support.redis_sentinel import DATA_PASSWORD, RedisSentinelSet
 from support.redis_server import RedisServer
 from teal_taskstore import (
@@ -21,8 +23,15 @@ from teal_taskstore import (
     TaskPersistenceManager,
 )
 
-# The sentinel backend starts the session's Sentinel set (tests/support/ha_fixtures.py).
-BACKENDS = ["memory", "fakeredis", "redis", pytest.param("sentinel", marks=pytest.mark.redis_ha)]
+# The sentinel and cluster backends start the session's Sentinel set or 6-node cluster
+# (tests/support/ha_fixtures.py).
+BACKENDS = [
+    "memory",
+    "fakeredis",
+    "redis",
+    pytest.param("sentinel", marks=pytest.mark.redis_ha),
+    pytest.param("cluster", marks=pytest.mark.redis_ha),
+]
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +55,8 @@ async def backend(
         built = fake_redis_backend()
     elif name == "sentinel":
         built = sentinel_backend(request.getfixturevalue("redis_sentinel"))
+    elif name == "cluster":
+        built = cluster_backend(request.getfixturevalue("redis_cluster"))
     else:
         flush(redis_server)
         built = Backend(
@@ -75,4 +86,14 @@ def sentinel_backend(sentinel_set: RedisSentinelSet) -> Backend:
         lambda: redis.asyncio.Redis(
             host=host, port=port, password=DATA_PASSWORD, decode_responses=True
         ),
+    )
+
+
+def cluster_backend(cluster: RedisClusterSet) -> Backend:
+    """Managers in cluster mode on the healed 6-node cluster, its masters flushed."""
+    for master in cluster.masters():
+        with cluster.client(master.port) as client:
+            client.flushall()
+    return Backend(
+        "cluster", lambda settings: RedisTaskPersistenceManager(cluster_env(cluster, **settings))
     )

@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 
 from teal_taskstore import (
     AppConfig,
@@ -222,6 +223,18 @@ def test_cluster_mode_refuses_a_database_other_than_0() -> None:
     assert "TA_REDIS_DB must be 0 with TA_REDIS_MODE=cluster" in str(raised.value)
 
 
-def test_cluster_mode_is_refused_by_the_manager_until_it_is_supported() -> None:
-    with pytest.raises(ConfigurationError, match="TA_REDIS_MODE=cluster is not supported"):
-        RedisTaskPersistenceManager(AppConfig({"TA_REDIS_MODE": "cluster"}))
+def test_cluster_mode_refuses_a_client_passed_in() -> None:
+    client = redis.asyncio.Redis()
+    with pytest.raises(ConfigurationError, match="TA_REDIS_MODE=cluster"):
+        RedisTaskPersistenceManager(
+            settings=RedisSettings.from_config(AppConfig({"TA_REDIS_MODE": "cluster"})),
+            client=client,
+        )
+
+
+def test_cluster_mode_is_built_and_named_in_the_repr() -> None:
+    manager = RedisTaskPersistenceManager(
+        AppConfig({"TA_REDIS_MODE": "cluster", "TA_REDIS_HOST": "seed", "TA_REDIS_PWD": "s3cret"})
+    )
+    assert "cluster seed seed:6379" in repr(manager)
+    assert "s3cret" not in repr(manager)

@@ -8,6 +8,8 @@ import fakeredis
 import redis
 import redis.asyncio
 
+from support.redis_cluster import DATA_PASSWORD as CLUSTER_PASSWORD
+from support.redis_cluster import RedisClusterSet
 from support.redis_sentinel import DATA_PASSWORD, MASTER_NAME, SENTINEL_PASSWORD, RedisSentinelSet
 from support.redis_server import RedisServer
 from teal_taskstore import (
@@ -52,6 +54,18 @@ def make_task(
 def redis_env(server: RedisServer, **overrides: str) -> AppConfig:
     """An AppConfig pointing at ``server``, with extra ``TA_REDIS_*`` settings."""
     env = {"TA_REDIS_HOST": "127.0.0.1", "TA_REDIS_PORT": str(server.port), **overrides}
+    return AppConfig(env)
+
+
+def cluster_env(cluster: "RedisClusterSet", **overrides: str) -> AppConfig:
+    """An AppConfig in cluster mode seeded with one node of ``cluster``."""
+    env = {
+        "TA_REDIS_MODE": "cluster",
+        "TA_REDIS_HOST": "127.0.0.1",
+        "TA_REDIS_PORT": str(cluster.seed_port),
+        "TA_REDIS_PWD": CLUSTER_PASSWORD,
+        **overrides,
+    }
     return AppConfig(env)
 
 

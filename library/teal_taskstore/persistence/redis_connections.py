@@ -5,11 +5,14 @@ import contextlib
 import os
 import weakref
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
+
+if TYPE_CHECKING:
+    from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes
 
 Address = tuple[str, int]
 
@@ -56,6 +59,8 @@ class LoopConnections:
         self.slots = asyncio.Semaphore(slots)
         # Closes these connections when the loop shuts down; held here so it lives as long.
         self.closer: AsyncGenerator[None, None] | None = None
+        # In cluster mode: the routes to every node (this object then only bounds calls).
+        self.cluster: ClusterRoutes | None = None
 
     async def execute(self, *args: Any) -> Any:
         """Send one command and return its reply (bytes, ints, lists; errors raised)."""
@@ -112,6 +117,53 @@ class LoopConnections:
             raise error
         return self._replicated(reply, int(acknowledged))
 
+    async def execute_asking(self, *args: Any) -> Any:
+        """``ASKING`` and ``args`` pipelined on one connection (a cluster's ``ASK`` redirect).
+
+        ``ASKING`` admits only the next command on its connection, so both must share one.
+        """
+        connection = await self._take()
+        error: ResponseError | None = None
+        try:
+            await connection.connect()  # type: ignore[no-untyped-call]
+            packed = connection.pack_commands([("ASKING",), args])
+            await connection.send_packed_command(packed, False)
+            await connection.read_response()
+            try:
+                reply = await connection.read_response()
+            except ResponseError as exc:
+                error, reply = exc, None
+        except BaseException:
+            self._busy.discard(connection)
+            await connection.disconnect(nowait=True)
+            raise
+        await self._give_back(connection)
+        if error is not None:
+            raise error
+        return reply
+
+    async def execute_pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` on one connection in one round trip; each one's reply in order.
+
+        An error reply is returned in its place as the exception, not raised.
+        """
+        connection = await self._take()
+        replies: list[Any] = []
+        try:
+            await connection.connect()  # type: ignore[no-untyped-call]
+            await connection.send_packed_command(connection.pack_commands(commands), False)
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            self._busy.discard(connection)
+            await connection.disconnect(nowait=True)
+            raise
+        await self._give_back(connection)
+        return replies
+
     def _replicated(self, reply: Any, acknowledged: int) -> Any:
         if acknowledged < self._wait_replicas:
             raise ReplicationShortfall(reply, acknowledged, self._wait_replicas)
@@ -147,6 +199,8 @@ class LoopConnections:
 
     async def close(self) -> None:
         """Close every connection, idle or in use (not a caller's client)."""
+        if self.cluster is not None:
+            await self.cluster.close()
         connections = [*self._idle, *self._busy]
         self._idle.clear()
         self._busy.clear()
@@ -171,8 +225,10 @@ class ConnectionsPerLoop:
         client: Redis | None = None,
         address: Callable[[], Address | None] | None = None,
         wait: tuple[int, int] = (0, 0),
+        cluster: "Callable[[asyncio.AbstractEventLoop], ClusterRoutes] | None" = None,
     ) -> None:
         self._max_connections = max_connections
+        self._cluster = cluster
         self._connect = connect
         self._client = client
         self._address = address
@@ -198,6 +254,8 @@ class ConnectionsPerLoop:
                 address=self._address,
                 wait=self._wait,
             )
+            if self._cluster is not None:
+                current.cluster = self._cluster(loop)
             self._by_loop[loop] = current
             if self._client is None:
                 self._close_at_shutdown(current)

@@ -11,8 +11,10 @@ ids belong to one task in the framework; should two tasks share one, the index n
 that wrote it last. Nothing is ever scanned with ``KEYS``.
 
 With ``TA_REDIS_MODE=sentinel`` the master is found through Redis Sentinel and followed
-across failovers (``redis_sentinel_master``). The scripts derive index keys from request
-ids, so they run on a standalone Redis or a Sentinel-managed master, not on Redis Cluster.
+across failovers (``redis_sentinel_master``). With ``TA_REDIS_MODE=cluster`` the keys follow
+layout v2 (``redis_cluster_scripts``: a task's keys share a hash tag, index entries are
+written apart, before the task, and stale ones removed after) and commands are routed to
+each slot's master by the manager's own routing (``redis_cluster_routing``).
 """
 
 import asyncio
@@ -43,6 +45,14 @@ from teal_taskstore.errors import (
 )
 from teal_taskstore.models import AgentTask
 from teal_taskstore.persistence.deadlines import OperationDeadlines
+from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes
+from teal_taskstore.persistence.redis_cluster_scripts import (
+    ClusterCalls,
+    ClusterKeyLayout,
+    ClusterRead,
+    ClusterWrite,
+    routes_of,
+)
 from teal_taskstore.persistence.redis_connections import (
     ConnectionsPerLoop,
     LoopConnections,
@@ -72,7 +82,8 @@ _NOT_REPLICATED: dict[type[PersistenceError], type[PersistenceNotReplicatedError
 class RedisTaskPersistenceManager(TaskPersistenceManager):
     """Stores tasks in Redis with atomic, versioned writes; see the module docstring.
 
-    Every operation is one round trip (a script or a single command). Connection errors
+    Every operation is one round trip (a script or a single command); in cluster mode a write
+    or ``load_by_request_id`` takes 2 (docs/library.md has the table). Connection errors
     and timeouts are retried with backoff up to ``TA_REDIS_RETRIES`` times: reads are safe to
     repeat, and every write carries a token under which the script keeps a receipt, so a
     repeated write whose first attempt went through returns what that attempt did.
@@ -88,14 +99,20 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         """Build from ``app_config`` (or explicit ``settings``); ``client`` overrides the pool."""
         if settings is None:
             settings = RedisSettings.from_config(app_config or AppConfig())
-        if settings.mode == "cluster":
+        cluster = settings.mode == "cluster"
+        if cluster and client is not None:
             raise ConfigurationError(
-                "TA_REDIS_MODE=cluster is not supported by this version of the library yet "
-                "(use standalone or sentinel)"
+                "a client passed in cannot be used with TA_REDIS_MODE=cluster (the manager "
+                "routes commands to the cluster's nodes itself)"
             )
         self._settings = settings
         self._keys = KeyLayout(settings.key_prefix)
-        self._calls = ScriptCalls(self._keys, settings.ttl_seconds, settings.retry_window_seconds)
+        self._cluster_keys = ClusterKeyLayout(settings.key_prefix) if cluster else None
+        self._calls: ScriptCalls | ClusterCalls = (
+            ClusterCalls(self._cluster_keys, settings.ttl_seconds, settings.retry_window_seconds)
+            if self._cluster_keys is not None
+            else ScriptCalls(self._keys, settings.ttl_seconds, settings.retry_window_seconds)
+        )
         self._master = SentinelMaster(settings) if settings.mode == "sentinel" else None
         self._connections = ConnectionsPerLoop(
             settings.max_connections,
@@ -103,6 +120,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             client=client,
             address=None if self._master is None else self._master_address,
             wait=(settings.wait_replicas, settings.wait_timeout_ms),
+            cluster=self._cluster_routes if cluster else None,
         )
         self._deadlines = OperationDeadlines(settings.command_timeout)
 
@@ -110,6 +128,8 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         s = self._settings
         tls = ", tls" if s.ssl else ""
         where = f"{s.host}:{s.port}" if self._master is None else self._master.describe()
+        if self._cluster_keys is not None:
+            where = f"cluster seed {where}"
         return (
             f"RedisTaskPersistenceManager({where}/{s.db}{tls}, "
             f"key_prefix={s.key_prefix!r}, ttl={s.ttl_seconds}s)"
@@ -143,8 +163,16 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
 
     async def load(self, task_id: str) -> AgentTask | None:
         subject = f"load task {task_id!r}"
-        key = self._keys.task(task_id)
-        stored = await self._attempt(subject, PersistenceLoadError, lambda c: c.execute("GET", key))
+        if self._cluster_keys is not None:
+            key = self._cluster_keys.task(task_id)
+            stored = await self._attempt(
+                subject, PersistenceLoadError, lambda c: routes_of(c).execute(key, "GET", key)
+            )
+        else:
+            key = self._keys.task(task_id)
+            stored = await self._attempt(
+                subject, PersistenceLoadError, lambda c: c.execute("GET", key)
+            )
         return None if stored is None else self._parse(subject, stored)
 
     async def update(self, task: AgentTask) -> None:
@@ -195,7 +223,12 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
     async def health_check(self) -> bool:
         """``True`` when Redis answers ``PING`` within the command timeout."""
         try:
-            return bool(await self._bounded(lambda c: c.execute("PING")))
+            if self._cluster_keys is not None:
+                # The master of the slot of the word "health": the cluster serves it.
+                ping = self._bounded(lambda c: routes_of(c).execute("health", "PING"))
+            else:
+                ping = self._bounded(lambda c: c.execute("PING"))
+            return bool(await ping)
         except (redis_errors.RedisError, TimeoutError) as exc:
             logger.warning("Redis health check failed: %s", exc or type(exc).__name__)
             return False
@@ -214,6 +247,20 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
     def _new_connection(self) -> Connection:
         # In sentinel mode, to the master as last found (an operation finds it first).
         return self._settings.connection(self._master_address())
+
+    def _cluster_routes(self, loop: asyncio.AbstractEventLoop) -> ClusterRoutes:
+        settings = self._settings
+        max_connections = settings.max_connections
+
+        def node(address: Address) -> LoopConnections:
+            return LoopConnections(
+                loop,
+                max_connections,
+                connect=lambda: settings.connection(address),
+                wait=(settings.wait_replicas, settings.wait_timeout_ms),
+            )
+
+        return ClusterRoutes((settings.host, settings.port), node)
 
     def _master_address(self) -> Address | None:
         return None if self._master is None else self._master.address
@@ -241,7 +288,10 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         return task
 
     async def _run_script(
-        self, subject: str, error: type[PersistenceError], build: Callable[[], ScriptCall]
+        self,
+        subject: str,
+        error: type[PersistenceError],
+        build: Callable[[], ScriptCall | ClusterWrite | ClusterRead],
     ) -> Any:
         """Run a script by its SHA; the first call on a server (or after a restart) loads it.
 
@@ -307,6 +357,8 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
                 redis_errors.TimeoutError,
                 TimeoutError,
                 redis_errors.ReadOnlyError,
+                redis_errors.TryAgainError,  # cluster: a slot's keys split by a reshard
+                redis_errors.ClusterDownError,  # cluster: a slot without a master yet
             ) as exc:
                 if self._master is not None:
                     self._master.suspect()

@@ -31,7 +31,7 @@ KEY_LAYOUT_VERSION = "v1"
 CONTEXT_ARGUMENT = 4
 
 
-def _lua_source(name: str) -> str:
+def lua_source(name: str) -> str:
     return (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
@@ -53,8 +53,8 @@ class LuaScript:
     @classmethod
     def load(cls, name: str, *, with_write_helpers: bool = False) -> "LuaScript":
         """The script ``lua/<name>.lua``, after the shared write helpers if asked."""
-        helpers = _lua_source("write_helpers") + "\n" if with_write_helpers else ""
-        return cls(name, helpers + _lua_source(name))
+        helpers = lua_source("write_helpers") + "\n" if with_write_helpers else ""
+        return cls(name, helpers + lua_source(name))
 
 
 CREATE_SCRIPT = LuaScript.load("create", with_write_helpers=True)

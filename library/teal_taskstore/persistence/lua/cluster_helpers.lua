@@ -1,0 +1,66 @@
+-- Functions shared by the cluster-mode write scripts (layout v2); the loader puts this file
+-- in front of each of them. Every key is in KEYS and they share the task's hash tag:
+-- KEYS[1] the task, KEYS[2] its request-id set, KEYS[3] this write's receipt. Index entries
+-- live in other slots: the manager writes them before the script and removes the stale
+-- ones (returned by the script) after it.
+--
+-- As in write_helpers.lua, each script checks first and writes after, its first write a
+-- SET (or, for delete, a DEL), so Redis refuses it under maxmemory before it writes.
+
+local function unpack_strings(packed)
+  local strings, position = {}, 1
+  while position <= #packed do
+    local colon = string.find(packed, ':', position, true)
+    local length = tonumber(string.sub(packed, position, colon - 1))
+    strings[#strings + 1] = string.sub(packed, colon + 1, colon + length)
+    position = colon + length + 1
+  end
+  return strings
+end
+
+-- ARGV[1] packed: ttl and receipt lifetime in seconds (ttl 0: no expiry), the write token,
+-- the version the caller saw ('' for none) and '1' when the caller is retrying, else '0'.
+local function context()
+  local s = unpack_strings(ARGV[1])
+  return {ttl = tonumber(s[1]), receipt_seconds = s[2], token = s[3], seen = s[4],
+          retry = s[5] == '1'}
+end
+
+local function earlier_result(c)
+  if not c.retry then return nil end
+  local receipt = redis.call('GET', KEYS[3])
+  return receipt and tonumber(receipt)
+end
+
+local function stored_version(stored)
+  return tonumber(string.match(stored, '^(%d+):')) or 0
+end
+
+-- The recorded request ids that are not in keep (none if the set has the wrong type).
+local function dropped_ids(keep)
+  local members = redis.pcall('SMEMBERS', KEYS[2])
+  local dropped = {}
+  if type(members) ~= 'table' or members.err then return dropped end
+  for _, request_id in ipairs(members) do
+    if not keep[request_id] then dropped[#dropped + 1] = request_id end
+  end
+  return dropped
+end
+
+-- The task first, then its request-id set replaced, both with one expiry.
+local function write_task(c, version, task_json, ids)
+  if c.ttl > 0 then
+    redis.call('SET', KEYS[1], version .. ':' .. c.token .. ':' .. task_json, 'EX', c.ttl)
+  else
+    redis.call('SET', KEYS[1], version .. ':' .. c.token .. ':' .. task_json)
+  end
+  redis.call('DEL', KEYS[2])
+  for from = 1, #ids, 1000 do
+    redis.call('SADD', KEYS[2], unpack(ids, from, math.min(from + 999, #ids)))
+  end
+  if c.ttl > 0 and #ids > 0 then redis.call('EXPIRE', KEYS[2], c.ttl) end
+end
+
+local function keep_receipt(c, result)
+  redis.call('SET', KEYS[3], string.format('%d', result), 'EX', c.receipt_seconds)
+end

@@ -1,0 +1,180 @@
+"""Cluster mode's routing: which master serves a key, and commands sent there.
+
+Used in cluster mode (docs/library.md, "Redis Sentinel and Redis Cluster"): the slot map
+comes from ``CLUSTER SLOTS``, asked of the nodes known (the seed first); a
+``MOVED`` reply patches one slot and sends the command again; an ``ASK`` reply sends
+``ASKING`` and the command pipelined on one connection (redis-py 8.1's asyncio cluster
+client loses ASK redirects under load, docs/ha-notes.md); a connection error marks the map
+stale, so the next command reloads it first (a replica promoted after its master died).
+Connections are the manager's own: one :class:`LoopConnections` per node and event loop.
+"""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    AuthenticationError,
+    ConnectionError,
+    MovedError,
+    TimeoutError,
+    TryAgainError,
+)
+
+from teal_taskstore.persistence.redis_connections import Address, LoopConnections
+
+SLOT_COUNT = 16384
+# Redirects followed for one command before giving up: a reshard moves a slot once.
+MAX_REDIRECTS = 5
+# TRYAGAIN (a multi-key command on a slot whose keys are half moved) is sent again after
+# TRYAGAIN_PAUSE, at most TRYAGAIN_LIMIT times: moving one slot's keys takes milliseconds.
+TRYAGAIN_PAUSE = 0.01
+TRYAGAIN_LIMIT = 300
+
+
+class SlotMapError(ConnectionError):
+    """No known node answered ``CLUSTER SLOTS``, or a slot has no master (retried like a
+    connection error: the cluster may be failing over)."""
+
+
+def parse_cluster_slots(reply: Any, seed_host: str) -> list[Address | None]:
+    """Each slot's master from a ``CLUSTER SLOTS`` reply (``None`` for a slot unserved).
+
+    A node that does not know its own address reports an empty host (or ``?``); it is the
+    one answering, reached through ``seed_host``.
+    """
+    owners: list[Address | None] = [None] * SLOT_COUNT
+    for entry in reply:
+        first, last, master = int(entry[0]), int(entry[1]), entry[2]
+        host = master[0].decode() if isinstance(master[0], bytes) else str(master[0])
+        address = (host if host not in ("", "?") else seed_host, int(master[1]))
+        owners[first : last + 1] = [address] * (last - first + 1)
+    return owners
+
+
+class ClusterRoutes:
+    """One event loop's connections to the cluster's nodes, and the slot map they share."""
+
+    def __init__(
+        self,
+        seed: Address,
+        node_connections: Callable[[Address], LoopConnections],
+    ) -> None:
+        self._seed = seed
+        self._node_connections = node_connections
+        self._nodes: dict[Address, LoopConnections] = {}
+        self._owners: list[Address | None] = []
+        self._stale = True
+
+    @property
+    def slot_map(self) -> list[Address | None]:
+        """Each slot's master as last learnt (empty before the first command)."""
+        return list(self._owners)
+
+    def node(self, address: Address) -> LoopConnections:
+        """The connections to one node, made on first use."""
+        connections = self._nodes.get(address)
+        if connections is None:
+            connections = self._nodes[address] = self._node_connections(address)
+        return connections
+
+    async def refresh(self) -> None:
+        """Reload the slot map from the first known node that answers (the seed first)."""
+        errors: list[str] = []
+        for address in dict.fromkeys([self._seed, *self._nodes, *filter(None, self._owners)]):
+            try:
+                reply = await self.node(address).execute("CLUSTER", "SLOTS")
+            except AuthenticationError:
+                raise  # the same credentials on every node: asking others would not help
+            except (ConnectionError, TimeoutError, OSError) as exc:
+                errors.append(f"{address[0]}:{address[1]}: {exc or type(exc).__name__}")
+                continue
+            self._owners = parse_cluster_slots(reply, address[0])
+            self._stale = False
+            return
+        raise SlotMapError("no cluster node answered CLUSTER SLOTS: " + "; ".join(errors))
+
+    async def execute(self, key: str, *args: Any, write: bool = False) -> Any:
+        """Send ``args`` to the master of ``key``'s slot, following ``MOVED`` and ``ASK``.
+
+        ``write`` sends it with ``execute_write`` (``WAIT`` pipelined when configured).
+        """
+        slot = key_slot(key.encode())
+        asking: Address | None = None
+        redirects = tries = 0
+        while redirects < MAX_REDIRECTS:
+            if asking is not None:
+                address = asking
+            else:
+                if self._stale or not self._owners:
+                    await self.refresh()
+                owner = self._owners[slot]
+                if owner is None:
+                    self._stale = True
+                    raise SlotMapError(f"slot {slot} is served by no master")
+                address = owner
+            connections = self.node(address)
+            try:
+                if asking is not None:
+                    return await connections.execute_asking(*args)
+                if write:
+                    return await connections.execute_write(*args)
+                return await connections.execute(*args)
+            except MovedError as exc:
+                self._owners[exc.slot_id] = (exc.host, exc.port)
+                asking, redirects = None, redirects + 1
+            except AskError as exc:
+                asking, redirects = (exc.host, exc.port), redirects + 1
+            except TryAgainError:
+                tries += 1
+                if tries >= TRYAGAIN_LIMIT:
+                    raise
+                asking = None
+                await asyncio.sleep(TRYAGAIN_PAUSE)
+            except (ConnectionError, TimeoutError, OSError):
+                self._stale = True
+                raise
+        self._stale = True
+        raise SlotMapError(f"slot {slot} still redirected after {MAX_REDIRECTS} tries")
+
+    async def execute_each(self, commands: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Run ``(key, args)`` commands: one pipeline per master, the masters at once.
+
+        A command redirected (or failed with another error reply) is sent again alone
+        through :meth:`execute`, which follows the redirect or raises the error.
+        """
+        if self._stale or not self._owners:
+            await self.refresh()
+        by_node: dict[Address, list[int]] = {}
+        for index, (key, _) in enumerate(commands):
+            owner = self._owners[key_slot(key.encode())]
+            if owner is None:
+                self._stale = True
+                raise SlotMapError(f"the slot of {key!r} is served by no master")
+            by_node.setdefault(owner, []).append(index)
+        replies: list[Any] = [None] * len(commands)
+
+        async def on_node(address: Address, indexes: list[int]) -> None:
+            try:
+                answers = await self.node(address).execute_pipeline(
+                    [commands[index][1] for index in indexes]
+                )
+            except (ConnectionError, TimeoutError, OSError):
+                self._stale = True
+                raise
+            for index, answer in zip(indexes, answers, strict=True):
+                if isinstance(answer, Exception):
+                    answer = await self.execute(commands[index][0], *commands[index][1])
+                replies[index] = answer
+
+        await asyncio.gather(*(on_node(address, indexes) for address, indexes in by_node.items()))
+        return replies
+
+    async def close(self) -> None:
+        """Close every node's connections."""
+        nodes = list(self._nodes.values())
+        self._nodes.clear()
+        for connections in nodes:
+            await connections.close()
