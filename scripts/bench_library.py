@@ -23,7 +23,6 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from support.redis_server import RedisServer
 from support.round_trips import recorded_requests
+from support.throughput import Result, measure, median_result
 from teal_taskstore import (
     AgentTask,
     AgentTaskItem,
@@ -75,41 +75,6 @@ def make_task(n: int) -> AgentTask:
         items=items,
         created_at=now,
         last_updated=now,
-    )
-
-
-@dataclass
-class Result:
-    ops_per_second: float
-    p50_ms: float
-    p99_ms: float
-    # Client CPU per operation: unlike the rate, barely moved by other processes on a
-    # shared machine, so the ratio of these is the steadier reading of our own cost.
-    cpu_us: float
-
-
-async def measure(
-    operation: Callable[[int], Awaitable[Any]], count: int, concurrency: int
-) -> Result:
-    """Run ``operation(0..count-1)`` from ``concurrency`` workers; rate and latency percentiles."""
-    latencies: list[float] = []
-    next_index = iter(range(count))
-
-    async def worker() -> None:
-        for n in next_index:
-            started = time.perf_counter()
-            await operation(n)
-            latencies.append(time.perf_counter() - started)
-
-    started, cpu_started = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    latencies.sort()
-    return Result(
-        cpu_us=cpu / count * 1e6,
-        ops_per_second=count / elapsed,
-        p50_ms=latencies[len(latencies) // 2] * 1000,
-        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
     )
 
 
@@ -165,15 +130,6 @@ async def count_round_trips(manager: RedisTaskPersistenceManager) -> dict[str, i
             await call()
             trips[name] = len(requests) - before
     return trips
-
-
-def median_result(samples: list[Result]) -> Result:
-    return Result(
-        ops_per_second=statistics.median(s.ops_per_second for s in samples),
-        p50_ms=statistics.median(s.p50_ms for s in samples),
-        p99_ms=statistics.median(s.p99_ms for s in samples),
-        cpu_us=statistics.median(s.cpu_us for s in samples),
-    )
 
 
 async def run(ops: int, rounds: int, concurrencies: list[int]) -> int:
