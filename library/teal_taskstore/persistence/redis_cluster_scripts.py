@@ -27,13 +27,18 @@ from redis.exceptions import NoScriptError
 
 from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes
 from teal_taskstore.persistence.redis_connections import LoopConnections
-from teal_taskstore.persistence.redis_scripts import LuaScript, lua_source, pack_strings
+from teal_taskstore.persistence.redis_scripts import (
+    LuaScript,
+    lua_source,
+    pack_strings,
+    with_helpers,
+)
 
 CLUSTER_KEY_LAYOUT_VERSION = "v2"
 
 
 def _cluster_script(name: str) -> LuaScript:
-    return LuaScript(name, lua_source("cluster_helpers") + "\n" + lua_source(name))
+    return LuaScript(name, with_helpers("cluster_helpers") + lua_source(name))
 
 
 CREATE_SCRIPT = _cluster_script("cluster_create")

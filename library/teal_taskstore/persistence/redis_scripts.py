@@ -53,8 +53,13 @@ class LuaScript:
     @classmethod
     def load(cls, name: str, *, with_write_helpers: bool = False) -> "LuaScript":
         """The script ``lua/<name>.lua``, after the shared write helpers if asked."""
-        helpers = lua_source("write_helpers") + "\n" if with_write_helpers else ""
+        helpers = with_helpers("write_helpers") if with_write_helpers else ""
         return cls(name, helpers + lua_source(name))
+
+
+def with_helpers(helpers: str) -> str:
+    """The helpers ``lua/<helpers>.lua`` with the string unpacking they use in front."""
+    return lua_source("packing") + "\n" + lua_source(helpers) + "\n"
 
 
 CREATE_SCRIPT = LuaScript.load("create", with_write_helpers=True)
@@ -163,21 +168,8 @@ class ScriptCalls:
     def create(
         self, task_id: str, task_json: str, request_ids: Iterable[str], token: str
     ) -> ScriptCall:
-        script = CREATE_SCRIPT
         context = self._context(task_id, token)
-        return ScriptCall(
-            script,
-            (
-                "EVALSHA",
-                script.sha,
-                1,
-                self._keys.task(task_id),
-                context,
-                pack_strings(request_ids),
-                task_json,
-            ),
-            write=True,
-        )
+        return self._write(CREATE_SCRIPT, task_id, context, request_ids, task_json)
 
     def update(
         self,
@@ -187,22 +179,22 @@ class ScriptCalls:
         token: str,
         seen_version: int | None,
     ) -> ScriptCall:
-        script = UPDATE_SCRIPT
         seen = "" if seen_version is None else str(seen_version)
         context = self._context(task_id, token, seen)
-        return ScriptCall(
-            script,
-            (
-                "EVALSHA",
-                script.sha,
-                1,
-                self._keys.task(task_id),
-                context,
-                pack_strings(request_ids),
-                task_json,
-            ),
-            write=True,
-        )
+        return self._write(UPDATE_SCRIPT, task_id, context, request_ids, task_json)
+
+    def _write(
+        self,
+        script: LuaScript,
+        task_id: str,
+        context: str,
+        request_ids: Iterable[str],
+        task_json: str,
+    ) -> ScriptCall:
+        """A create or update: the task's key, the context, its request ids, its JSON."""
+        arguments = (context, pack_strings(request_ids), task_json)
+        command = ("EVALSHA", script.sha, 1, self._keys.task(task_id), *arguments)
+        return ScriptCall(script, command, write=True)
 
     def delete(self, task_id: str, token: str) -> ScriptCall:
         script = DELETE_SCRIPT

@@ -7,17 +7,6 @@
 -- As in write_helpers.lua, each script checks first and writes after, its first write a
 -- SET (or, for delete, a DEL), so Redis refuses it under maxmemory before it writes.
 
-local function unpack_strings(packed)
-  local strings, position = {}, 1
-  while position <= #packed do
-    local colon = string.find(packed, ':', position, true)
-    local length = tonumber(string.sub(packed, position, colon - 1))
-    strings[#strings + 1] = string.sub(packed, colon + 1, colon + length)
-    position = colon + length + 1
-  end
-  return strings
-end
-
 -- ARGV[1] packed: ttl and receipt lifetime in seconds (ttl 0: no expiry), the write token,
 -- the version the caller saw ('' for none) and '1' when the caller is retrying, else '0'.
 local function context()

@@ -5,18 +5,6 @@
 -- never stops half-way; and its first write is a SET (or, for delete, a DEL): Redis refuses
 -- a script under maxmemory exactly when its first write is one that needs memory.
 
--- Strings arrive packed as "<byte length>:<string>" one after another (binary safe).
-local function unpack_strings(packed)
-  local strings, position = {}, 1
-  while position <= #packed do
-    local colon = string.find(packed, ':', position, true)
-    local length = tonumber(string.sub(packed, position, colon - 1))
-    strings[#strings + 1] = string.sub(packed, colon + 1, colon + length)
-    position = colon + length + 1
-  end
-  return strings
-end
-
 -- The write's context, ARGV[1] packed: the key prefixes of request-id sets, index entries
 -- and receipts, the ttl and receipt lifetime in seconds (ttl 0: no expiry), the task id,
 -- the write token, for update the version the caller saw ('' to replace whatever is stored,
