@@ -21,10 +21,15 @@ Deployment controller's ReplicaSet writes would blur the operator's figures.
 import argparse
 import base64
 import collections
+import contextlib
 import json
+import os
+import resource
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -49,7 +54,6 @@ from taskstore_dev.envtest.controlplane import (
     requests_between,
 )
 from taskstore_dev.envtest.operator_process import running_operator
-from taskstore_dev.envtest.waiting import wait_for
 from taskstore_dev.paths import DEPLOY_CRD_PATH
 from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION
 
@@ -78,6 +82,7 @@ class Bench:
     def __init__(self, plane: ControlPlane) -> None:
         self.plane = plane
         self.own: collections.Counter[RequestKind] = collections.Counter()
+        self._counting = threading.Lock()  # the watch threads make requests too
 
     def call(
         self, verb: str, path: str, body: dict[str, Any] | None = None, **kind: str
@@ -92,7 +97,8 @@ class Bench:
         )
         if status >= 400:
             raise RuntimeError(f"{method} {path} failed with {status}: {payload[:300]!r}")
-        self.own[RequestKind(verb, kind["resource"], kind.get("subresource", ""))] += 1
+        with self._counting:
+            self.own[RequestKind(verb, kind["resource"], kind.get("subresource", ""))] += 1
         decoded: dict[str, Any] = json.loads(payload)
         return decoded
 
@@ -134,41 +140,103 @@ class Bench:
         """Delete every TaskStore of the benchmark's namespace in one request."""
         self.call("DELETECOLLECTION", STORES, resource="taskstores")
 
-    def cleaned_up(self) -> bool:
-        """Whether no TaskStore is left and no agent's pod template carries an injection."""
-        if self.call("LIST", STORES, resource="taskstores")["items"]:
-            return False
-        deployments = self.call("LIST", f"{APPS}/deployments", resource="deployments")
-        return not any(
-            CONFIG_HASH_ANNOTATION in (d["spec"]["template"]["metadata"].get("annotations") or {})
-            for d in deployments["items"]
+    def watched(self, path: str, resource: str, view: Callable[[dict[str, Any]], Any]) -> "Watched":
+        """``path``'s objects by name, as ``view`` sees them, kept current by a watch."""
+        listed = self.call("LIST", path, resource=resource)
+        return Watched(self.plane, path, listed, view)
+
+    def mark_ready(self, statefulset: dict[str, Any]) -> bool:
+        """Report a new StatefulSet ready, as a kubelet would; True once it is."""
+        if (statefulset.get("status") or {}).get("readyReplicas"):
+            return True
+        name = statefulset["metadata"]["name"]
+        path = f"{APPS}/statefulsets/{name}/status"
+        body = {"status": READY_STATEFULSET_STATUS}
+        self.call("PATCH", path, body, resource="statefulsets", subresource="status")
+        return False
+
+
+class Watched:
+    """A collection's objects by name, each as ``view`` sees it, kept current by a watch.
+
+    The benchmark follows the cluster this way rather than by listing it again and again,
+    which would cost the API server (whose 2 cores the operator shares) more than the
+    operator's own requests do.
+    """
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        path: str,
+        listed: dict[str, Any],
+        view: Callable[[dict[str, Any]], Any],
+    ) -> None:
+        self.views = {item["metadata"]["name"]: view(item) for item in listed["items"]}
+        self._changed = threading.Condition()
+        version = listed["metadata"]["resourceVersion"]
+        thread = threading.Thread(target=self._follow, args=(plane, path, version, view))
+        thread.daemon = True  # the stream ends with the control plane
+        thread.start()
+
+    def _follow(
+        self, plane: ControlPlane, path: str, version: str, view: Callable[[dict[str, Any]], Any]
+    ) -> None:
+        with contextlib.suppress(OSError):  # the control plane stopped
+            for event in plane.watch(path, version):
+                if event["type"] == "BOOKMARK":
+                    continue
+                item = event["object"]
+                name = item["metadata"]["name"]
+                with self._changed:
+                    if event["type"] == "DELETED":
+                        self.views.pop(name, None)
+                    else:
+                        self.views[name] = view(item)
+                    self._changed.notify_all()
+
+    def wait(self, what: str, holds: Callable[[dict[str, Any]], bool], timeout: float) -> float:
+        """Seconds until ``holds(views)``; raises after ``timeout``."""
+        started = time.monotonic()
+        with self._changed:
+            if not self._changed.wait_for(lambda: holds(self.views), timeout):
+                raise TimeoutError(f"no {what} within {timeout:g} s")
+        return time.monotonic() - started
+
+
+def ready_with(agents: int) -> Callable[[dict[str, Any]], bool]:
+    """Whether a TaskStore is Ready with all its ``agents`` injected."""
+
+    def ready(store: dict[str, Any]) -> bool:
+        status = store.get("status") or {}
+        return (status.get("agents") or {}).get("injected") == agents and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
         )
 
-    def converged(self, stores: int, agents: int) -> bool:
-        """Mark new managed StatefulSets ready; True once every store is Ready with its agents."""
-        statefulsets = self.call("LIST", f"{APPS}/statefulsets", resource="statefulsets")
-        for statefulset in statefulsets["items"]:
-            if not statefulset.get("status", {}).get("readyReplicas"):
-                name = statefulset["metadata"]["name"]
-                path = f"{APPS}/statefulsets/{name}/status"
-                self.call(
-                    "PATCH",
-                    path,
-                    {"status": READY_STATEFULSET_STATUS},
-                    resource="statefulsets",
-                    subresource="status",
-                )
-        items = self.call("LIST", STORES, resource="taskstores")["items"]
-        ready = [
-            store
-            for store in items
-            if any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in store.get("status", {}).get("conditions", [])
-            )
-            and store["status"].get("agents", {}).get("injected") == agents
-        ]
-        return len(ready) == stores
+    return ready
+
+
+def injected(deployment: dict[str, Any]) -> bool:
+    """Whether a Deployment's pod template carries a store's injection."""
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    return CONFIG_HASH_ANNOTATION in annotations
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) each named process has used so far, this one's as ``bench``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, pid in pids.items():
+        # Fields after the command name (which may hold spaces); utime and stime are 14, 15.
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        used[name] = (int(fields[11]) + int(fields[12])) / ticks
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    used["bench"] = own.ru_utime + own.ru_stime
+    return used
+
+
+def cpu_between(before: dict[str, float], after: dict[str, float]) -> str:
+    """The CPU seconds each process used between two readings of ``cpu_seconds``."""
+    return ", ".join(f"{name} {after[name] - before[name]:.1f}" for name in before)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -234,13 +302,19 @@ def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
             f"created {stores} TaskStores, {stores * agents} Deployments and {unrelated} "
             f"unrelated Secrets in {took:.1f} s"
         )
+        stores_ready = bench.watched(STORES, "taskstores", ready_with(agents))
+        bench.watched(f"{APPS}/statefulsets", "statefulsets", bench.mark_ready)
         before = plane.request_totals()
         bench.own.clear()
         with running_operator(plane.kubeconfig, Path(tmp) / "operator.log") as operator:
-            converge = wait_for(
-                "convergence", lambda: bench.converged(stores, agents), timeout=600, interval=0.5
+            pids = {Path(f"/proc/{pid}/comm").read_text().strip(): pid for pid in plane.process_ids}
+            pids["operator"] = operator.pid
+            cpu_before = cpu_seconds(pids)
+            converge = stores_ready.wait(
+                "convergence", lambda views: sum(views.values()) == stores, timeout=600
             )
             # Trailing Events of the last reconciles still belong to the convergence.
+            cpu_converged = cpu_seconds(pids)
             converged_at = settled(plane, bench)
             convergence = delta(before, converged_at, bench.own)
             bench.own.clear()
@@ -254,19 +328,25 @@ def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
             )
             print(f"  converged in        {converge:.1f} s (target < {CONVERGE_TARGET_S:g} s)")
             print(f"  convergence         {by_verb(convergence)}")
+            print(f"    CPU seconds       {cpu_between(cpu_before, cpu_converged)}")
             print(f"    writes            {writes(convergence)}")
             print(f"  steady {steady:g} s        {by_verb(steady_requests)}")
             print(f"    writes            {writes(steady_requests)} (target: none)", flush=True)
+            injections = bench.watched(f"{APPS}/deployments", "deployments", injected)
             bench.own.clear()
             deleting = time.monotonic()
+            cpu_deleting = cpu_seconds(pids)
             bench.delete_stores()
-            wait_for("cleanup", bench.cleaned_up, timeout=600, interval=1.0)
+            stores_ready.wait("every TaskStore gone", lambda views: not views, timeout=600)
+            injections.wait("no injection", lambda views: not any(views.values()), timeout=600)
             cleanup = time.monotonic() - deleting
+            cpu_cleaned = cpu_seconds(pids)
             cleanup_requests = delta(steady_at, plane.request_totals(), bench.own)
             rss = peak_rss_mb(operator.pid)
     steady_writes = sum(n for kind, n in steady_requests.items() if kind.is_write)
     print(f"  cleanup in          {cleanup:.1f} s (target < {CLEANUP_TARGET_S:g} s)")
     print(f"  cleanup             {by_verb(cleanup_requests)}")
+    print(f"    CPU seconds       {cpu_between(cpu_deleting, cpu_cleaned)}")
     print(f"  operator peak RSS   {rss:.0f} MB (target < {RSS_TARGET_MB:g} MB)")
     missed = (
         (converge >= CONVERGE_TARGET_S)

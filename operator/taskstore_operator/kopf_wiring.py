@@ -16,16 +16,24 @@ stores name are read now and then (see :mod:`taskstore_operator.runtime.password
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any, Final, TypedDict
 
 import kopf
 
 from taskstore_operator.api.contract import GROUP, KIND, MANAGED_BY_LABELS
-from taskstore_operator.api.kinds import DEPLOYMENT, MANAGED_KINDS, SECRET, TASKSTORE, Kind
+from taskstore_operator.api.kinds import (
+    DEPLOYMENT,
+    SECRET,
+    TASKSTORE,
+    WATCHED_MANAGED_KINDS,
+    Kind,
+)
 from taskstore_operator.kube import connect
 from taskstore_operator.plan.agents import stores_named_by, stray_injection
+from taskstore_operator.plan.observed import ref_of
+from taskstore_operator.runtime.managed_index import ManagedObjects
 from taskstore_operator.runtime.password_secrets import PasswordSecrets, Read, secret_names
 from taskstore_operator.runtime.queue import Key, ReconcileQueue
 from taskstore_operator.runtime.reconciler import Reconciler
@@ -39,15 +47,45 @@ log = logging.getLogger(__name__)
 # it for, so sharing the name would release TaskStores before their agents are cleaned.
 KOPF_FINALIZER: Final = f"{GROUP}/kopf-finalizer"
 WORKERS: Final = 4
+# Objects per page of a watch's first listing: the listing of every Deployment of a large
+# cluster is held one page at a time, not all at once.
+LIST_PAGE_SIZE: Final = 500
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: only event handlers are registered, and they need none.
+
+    kopf would otherwise deep-copy every object of every watch event to compare it
+    with the last handled state, for handlers that do not exist.
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        """An empty essence: nothing to compare."""
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        """No last handled state, ever."""
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        """Keep nothing (and write nothing on the object)."""
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
-    """kopf's settings: any state it keeps goes to annotations under our prefix, never status."""
+    """kopf's settings: it writes nothing on the objects it watches, and lists in pages."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.persistence.finalizer = KOPF_FINALIZER
     # The operator records its own Events, on transitions only.
     settings.posting.enabled = False
+    settings.watching.chunk_size = LIST_PAGE_SIZE
+    # The API server sends only the managed objects (by their label), not every
+    # ConfigMap, Service, NetworkPolicy and StatefulSet of the cluster.
+    selector = ",".join(f"{key}={value}" for key, value in MANAGED_BY_LABELS.items())
+    for kind in WATCHED_MANAGED_KINDS:
+        settings.watching.label_selectors[kind.group, kind.version, kind.plural] = selector
 
 
 @kopf.on.startup()
@@ -55,7 +93,8 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     """Configure kopf and start the reconcile queue."""
     configure(settings)
     kube = connect()
-    reconciler = Reconciler(kube, memo.settings)
+    memo.managed = ManagedObjects()
+    reconciler = Reconciler(kube, memo.settings, memo.managed)
     strays = StrayDeployments()
 
     async def reconcile(key: Key) -> None:
@@ -122,15 +161,17 @@ def managed_object_event(
     body: kopf.Body, event: kopf.RawEvent, namespace: str | None, memo: Any, **_: Any
 ) -> None:
     """A managed Redis object changed (its StatefulSet became ready) or went."""
+    managed: ManagedObjects = memo.managed
+    if event.get("type") == "DELETED":
+        managed.drop(ref_of(body))
+    else:
+        managed.put(body)
     kind = str(body.get("kind") or "managed")
     _enqueue(memo, namespace, stores_named_by(body), kind, body, event)
 
 
-# Every managed kind but the Secret: Secrets are never watched (see
-# taskstore_operator.runtime.password_secrets).
-for _managed in MANAGED_KINDS:
-    if _managed is not SECRET:
-        kopf.on.event(**_of(_managed), labels=MANAGED_BY_LABELS)(managed_object_event)
+for _managed in WATCHED_MANAGED_KINDS:
+    kopf.on.event(**_of(_managed), labels=MANAGED_BY_LABELS)(managed_object_event)
 
 
 async def check_password_secrets(

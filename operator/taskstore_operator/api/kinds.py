@@ -213,8 +213,11 @@ KINDS: Final = (
     KOPF_PEERING,
     OTHER_CLUSTER_KOPF_PEERINGS,
 )
-# The objects of a managed Redis that the operator applies, labels and watches for drift.
+# The objects of a managed Redis that the operator applies and labels.
 MANAGED_KINDS: Final = (SECRET, CONFIG_MAP, SERVICE, NETWORK_POLICY, STATEFUL_SET)
+# Those it watches (by their label), for drift and readiness: Secrets are read by name only
+# (see taskstore_operator.runtime.password_secrets).
+WATCHED_MANAGED_KINDS: Final = tuple(kind for kind in MANAGED_KINDS if kind is not SECRET)
 # Each kind by its ``kind`` name (TaskStore: the object, not its status subresource; a kind
 # listed twice for two grants has the same coordinates in both).
 BY_KIND: Final = {k.kind: k for k in KINDS if not k.subresource}

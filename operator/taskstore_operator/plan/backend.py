@@ -218,9 +218,9 @@ def _owned_managed_objects(observed: Observed, store: TaskStore) -> list[ObjectR
     for kind, live in observed.managed.items():
         metadata = live["metadata"]
         if owned_by(live, store):
-            refs.append(
-                ObjectRef(live["apiVersion"], kind, metadata["namespace"], metadata["name"])
-            )
+            # With the uid: the deletion must not reach an object that took the name since.
+            namespace, name, uid = metadata["namespace"], metadata["name"], metadata.get("uid", "")
+            refs.append(ObjectRef(live["apiVersion"], kind, namespace, name, uid))
     return refs
 
 

@@ -50,6 +50,7 @@ from taskstore_operator.plan.reconcile import plan_reconcile
 from taskstore_operator.plan.status import plan_error_status
 from taskstore_operator.render.agent_env import password_secret_ref, sentinel_password_secret_ref
 from taskstore_operator.render.redis import generate_password
+from taskstore_operator.runtime.managed_index import INDEXED_KINDS, ManagedObjects
 from taskstore_operator.runtime.queue import Key
 from taskstore_operator.runtime.seen import SeenVersions
 
@@ -62,9 +63,12 @@ ONCE_PER_PROCESS_REASONS: Final = frozenset({"TaskStoreNotFound"})
 class Reconciler:
     """Reconciles TaskStores through :class:`Kube` (synchronous: run it in a thread)."""
 
-    def __init__(self, kube: Kube, settings: Settings) -> None:
+    def __init__(
+        self, kube: Kube, settings: Settings, managed: ManagedObjects | None = None
+    ) -> None:
         self._kube = kube
         self._settings = settings
+        self.managed = managed if managed is not None else ManagedObjects()
         self._warned: set[tuple[str, str]] = set()
         self.seen = SeenVersions()
 
@@ -106,15 +110,18 @@ class Reconciler:
                 deployments=deployments,
                 other_stores=other_stores,
             )
+        deleting = bool(manifest["metadata"].get("deletionTimestamp"))
+        # A managed Redis is compared with what is rendered: read whole. Without one, its
+        # objects are only deleted if owned: the index knows them (its module says why).
+        whole = store.managed_redis is not None and not deleting
         managed = {
             ref.kind: live
             for ref in managed_object_refs(store)
-            if (live := kube.get(ref.api_version, ref.kind, ref.namespace, ref.name)) is not None
+            if (live := self._read_managed(ref, whole=whole)) is not None
         }
         for read in managed.values():
             self.seen.record(key, read)
         statefulset = managed.get("StatefulSet") or {}
-        deleting = bool(manifest["metadata"].get("deletionTimestamp"))
         generated = managed.get("Secret")
         if generated is not None and not owned_by(generated, store):
             generated = None  # someone else's Secret: never the password (plan says NameInUse)
@@ -147,18 +154,23 @@ class Reconciler:
         record = self.seen.record
         uid = (observed.manifest or {}).get("metadata", {}).get("uid", "")
         ref = store_ref(observed.namespace, observed.name, uid)
+        managed = self.managed
         for manifest in plan.create:
             self._write("create", ref_of(manifest))
             # A 409 (created meanwhile) fails the reconcile: the rest of the plan assumed
             # the value this manifest holds. The retry reads the Secret that exists.
-            record(key, kube.create(manifest))
+            created = kube.create(manifest)
+            record(key, created)
+            managed.put(created)
         for live, manifest in plan.restore:
             self._write("restore", live)
             kube.delete(live)  # by uid: only the Secret that was read
             record(key, kube.create(manifest))
         for manifest in plan.apply:
             self._write("managed", ref_of(manifest))
-            record(key, kube.apply(manifest, force=True))
+            applied = kube.apply(manifest, force=True)
+            record(key, applied)
+            managed.put(applied)
         # One Deployment's failure must not keep the others from converging: each is
         # tried, and the first failure is raised once all are (status reports it).
         failures: list[KubeError] = []
@@ -170,6 +182,7 @@ class Reconciler:
         for gone in plan.delete:
             self._write("delete", gone)
             kube.delete(gone)
+            managed.drop(gone)
         if failures:
             raise failures[0]
         if plan.status is not None:
@@ -180,6 +193,18 @@ class Reconciler:
         if plan.remove_finalizer:
             self._write("finalizer", ref)
             record(key, kube.set_finalizer(ref, FINALIZER, present=False))
+
+    def _read_managed(self, ref: ObjectRef, *, whole: bool) -> dict[str, Any] | None:
+        """A managed object: GET when ``whole`` is needed or it is a Secret, else the index."""
+        if not whole and ref.kind in INDEXED_KINDS:
+            return self.managed.get(ref)
+        live = self._kube.get(ref.api_version, ref.kind, ref.namespace, ref.name)
+        if ref.kind in INDEXED_KINDS:
+            if live is None:
+                self.managed.drop(ref)
+            else:
+                self.managed.put(live)
+        return live
 
     def _deployments(
         self, namespace: str, name: str, strays: Collection[str]

@@ -8,7 +8,16 @@ import pytest
 
 from taskstore_operator.api.contract import FINALIZER
 from taskstore_operator.kube import KubeError
-from taskstore_operator.plan.observed import Event, EventType, ObjectRef, Observed, Plan, Settings
+from taskstore_operator.plan.observed import (
+    Event,
+    EventType,
+    ObjectRef,
+    Observed,
+    Plan,
+    Settings,
+    ref_of,
+)
+from taskstore_operator.runtime.managed_index import INDEXED_KINDS
 from taskstore_operator.runtime.reconciler import Reconciler
 
 Manifest = dict[str, Any]
@@ -28,18 +37,23 @@ class RecordingKube:
         self.deployments: list[Manifest] = []
         self.store: Manifest = STORE
 
-    def _write(self, what: str, name: str) -> Manifest:
+    def _write(self, what: str, name: str, kind: str = "TaskStore") -> Manifest:
         self.writes.append(what)
         if what in self.fail:
             raise KubeError("PATCH", what, 422, "Invalid")
-        return {"metadata": {"uid": name, "resourceVersion": str(len(self.writes))}}
+        version = str(len(self.writes))
+        return {"apiVersion": "v1", "kind": kind, "metadata": identity(name, version)}
 
     def set_finalizer(self, ref: ObjectRef, finalizer: str, *, present: bool) -> Manifest:
         return self._write(f"finalizer {present}", ref.name)
 
     def apply(self, manifest: Mapping[str, Any], *, force: bool) -> Manifest:
-        name = manifest["metadata"]["name"]
-        return self._write(f"apply {manifest['kind']} {name} {force}", name)
+        name, kind = manifest["metadata"]["name"], manifest["kind"]
+        return self._write(f"apply {kind} {name} {force}", name, kind)
+
+    def create(self, manifest: Mapping[str, Any]) -> Manifest:
+        name, kind = manifest["metadata"]["name"], manifest["kind"]
+        return self._write(f"create {kind} {name}", name, kind)
 
     def apply_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> Manifest:
         return self._write(f"status {status['conditions'][-1]['reason']}", ref.name)
@@ -54,13 +68,20 @@ class RecordingKube:
         self.reads.append(f"get {kind} {name}")
         if kind == "TaskStore":
             return self.store
-        return {"metadata": {"name": name}} if name in self.existing else None
+        if name not in self.existing:
+            return None
+        return {"apiVersion": api_version, "kind": kind, "metadata": identity(name, "1")}
 
     def list(
         self, api_version: str, kind: str, namespace: str, selector: str = ""
     ) -> list[Manifest]:
         self.reads.append(f"list {kind} {selector}")
         return list(self.deployments) if kind == "Deployment" else []
+
+
+def identity(name: str, version: str) -> Manifest:
+    """An object's metadata as the API answers it: its uid is its name here."""
+    return {"name": name, "namespace": "n", "uid": name, "resourceVersion": version}
 
 
 def body(kind: str, name: str) -> Manifest:
@@ -214,3 +235,51 @@ def test_the_stores_a_relabelled_deployment_moves_to_are_read() -> None:
     observed = Reconciler(kube, SETTINGS).observe("n", "t", strays={"moved"})  # type: ignore[arg-type]
 
     assert observed.other_stores == {"b"}
+
+
+def owned_by_store(kind: str, name: str) -> Manifest:
+    """A managed object as the index keeps it, owned by STORE."""
+    metadata = {**identity(name, "3"), "ownerReferences": [{"uid": "u"}]}
+    return {"apiVersion": "v1", "kind": kind, "metadata": metadata}
+
+
+def test_without_a_managed_redis_only_the_secret_is_read_and_the_index_says_what_to_delete() -> (
+    None
+):
+    kube = RecordingKube()
+    kube.store = {**STORE, "spec": {"backend": "memory"}}
+    reconciler = Reconciler(kube, SETTINGS)  # type: ignore[arg-type]
+    leftover = owned_by_store("ConfigMap", "t-redis-config")
+    reconciler.managed.put(leftover)
+
+    observed = reconciler.observe("n", "t")
+    reconciler.reconcile("n", "t")
+
+    managed_reads = [read for read in kube.reads if read.split()[1] in INDEXED_KINDS]
+    assert managed_reads == []
+    assert "get Secret t-redis-auth" in kube.reads
+    assert observed.managed == {"ConfigMap": leftover}
+    assert "delete ConfigMap" in kube.writes
+    assert reconciler.managed.get(ref_of(leftover)) is None
+
+
+def test_a_managed_redis_is_read_whole_and_what_is_read_or_written_goes_to_the_index() -> None:
+    kube = RecordingKube()
+    kube.store = {**STORE, "spec": {"backend": "redis", "redis": {"managed": {}}}}
+    reconciler = Reconciler(kube, SETTINGS)  # type: ignore[arg-type]
+    stale = ObjectRef("apps/v1", "StatefulSet", "n", "t-redis")
+    reconciler.managed.put(owned_by_store("StatefulSet", "t-redis"))
+
+    reconciler.reconcile("n", "t")
+
+    read_kinds = {read.split()[1] for read in kube.reads if read.startswith("get ")}
+    assert read_kinds >= INDEXED_KINDS
+    assert "apply ConfigMap t-redis-config True" in kube.writes
+    config = reconciler.managed.get(ObjectRef("v1", "ConfigMap", "n", "t-redis-config"))
+    assert config is not None
+    assert config["metadata"]["resourceVersion"] == str(
+        kube.writes.index("apply ConfigMap t-redis-config True") + 1
+    )
+    # The GET found no StatefulSet before the apply: the index followed, then the apply.
+    applied = reconciler.managed.get(stale)
+    assert applied is not None and applied["metadata"]["resourceVersion"] != "3"

@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -306,6 +306,25 @@ class ControlPlane:
                 return int(reply.status), bytes(reply.read())
         except urllib.error.HTTPError as error:
             return error.code, error.read()
+
+    def watch(self, path: str, resource_version: str) -> Iterator[dict[str, Any]]:
+        """Stream the watch events of a collection after ``resource_version``, as the admin.
+
+        Yields each event (``type`` and ``object``) as it comes; ends when the server ends
+        the stream (its timeout), and raises on an error status.
+        """
+        query = urllib.parse.urlencode(
+            {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "1"}
+        )
+        request = urllib.request.Request(  # noqa: S310  # our own https:// server
+            f"{self.server}{path}?{query}", headers={"Accept": "application/json"}
+        )
+        with urllib.request.urlopen(request, context=self._admin_tls()) as reply:  # noqa: S310
+            for line in reply:
+                event: dict[str, Any] = json.loads(line)
+                if event["type"] == "ERROR":
+                    raise ControlPlaneError(f"watch of {path} failed: {event['object']}")
+                yield event
 
     def request_json(
         self, method: str, path: str, body: Mapping[str, Any] | None = None
