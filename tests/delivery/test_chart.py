@@ -42,6 +42,12 @@ def test_the_agent_library_image_is_a_value(helm: Helm) -> None:
     assert f"--library-image=ghcr.io/tealagents/taskstore-operator@{digest}" in operator["args"]
 
 
+def test_the_secret_check_period_is_a_value(helm: Helm) -> None:
+    assert "--secret-check-seconds=60" in container(helm.template())["args"]
+    operator = container(helm.template("--set", "secretCheckSeconds=15"))
+    assert "--secret-check-seconds=15" in operator["args"]
+
+
 def test_chart_metadata() -> None:
     assert CHART["apiVersion"] == "v2"
     assert CHART["kubeVersion"] == ">=1.29.0-0"
@@ -82,6 +88,7 @@ def test_default_render(helm: Helm) -> None:
         "--health-port=8081",
         # The library injected into agent pods comes from the operator's own image.
         "--library-image=ghcr.io/tealagents/taskstore-operator:0.1.0",
+        "--secret-check-seconds=60",
     ]
     env = {item["name"]: item for item in operator["env"]}
     assert env["TASKSTORE_WATCH_NAMESPACES"]["value"] == ""
@@ -286,6 +293,7 @@ def test_kopf_peering_crds_are_helm_crds() -> None:
         (("--set", "metrics.port=70000"), "at '/metrics/port': maximum"),
         (("--set", "containerSecurityContext.privilegd=true"), "'privilegd' not allowed"),
         (("--set", "image.digest=latest"), "at '/image/digest'"),
+        (("--set", "secretCheckSeconds=0"), "at '/secretCheckSeconds'"),
     ],
 )
 def test_schema_refuses_bad_values(helm: Helm, arguments: tuple[str, ...], message: str) -> None:

@@ -1,7 +1,7 @@
 """Which agents the operator configures: a label removed takes the environment away, a
 variable set by hand is a conflict the operator reports and leaves alone, a value of ours
 edited by hand is taken back, a Deployment moves between stores in one rollout, and a
-container annotation that names no container is reported."""
+container annotation that names a container the pod lacks is reported."""
 
 import pytest
 
@@ -161,7 +161,7 @@ def test_a_containers_annotation_naming_no_container_is_reported_not_applied(
     assert k8s.env(namespace, "planner", "sidecar") == injected
     assert k8s.ready(namespace, "tasks", "False", "AgentsConflict")
     assert (
-        "names no container of the pod template: Agent"
+        "names containers the pod template lacks: Agent"
         in k8s.condition(namespace, "tasks")["message"]
     )
 

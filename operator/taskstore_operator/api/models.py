@@ -716,7 +716,7 @@ class AgentsStatus(ApiModel):
         default=[],
         description=(
             "Deployments not configured: they set a variable the operator injects by hand, or "
-            "their tealagents.io/containers annotation names no container of the pod."
+            "their tealagents.io/containers annotation names a container the pod lacks."
         ),
     )
 

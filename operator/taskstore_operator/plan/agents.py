@@ -41,7 +41,7 @@ from taskstore_operator.render.agent_env import (
 )
 from teal_taskstore.framework import LIBRARY_MOUNT_PATH, LIBRARY_VOLUME
 
-# The Warning Event on a Deployment whose container annotation names no container.
+# The Warning Event on a Deployment whose container annotation names a container it lacks.
 CONTAINERS_NOT_FOUND: Final = "ContainersNotFound"
 
 
@@ -75,7 +75,7 @@ class AgentsOutcome:
     """The opted-in Deployments after the plan: configured and not configured, by name."""
 
     names: list[str] = field(default_factory=list)
-    # Not configured, by name: a hand-set variable, or a selection that names no container.
+    # Not configured, by name: a hand-set variable, or a selection naming a missing container.
     problems: dict[str, Problem] = field(default_factory=dict)
 
     @property
@@ -354,10 +354,11 @@ def _problem(
 ) -> Problem | None:
     """Why the Deployment cannot be configured as it is; None when it can."""
     ref = deployment_ref(deployment)
-    if selection.unknown and not selection.names:
+    # One unknown name is enough: a misspelled container would run without the store.
+    if selection.unknown:
         present = ", ".join(c["name"] for c in containers_of(deployment)) or "none"
         message = (
-            f"annotation {CONTAINERS_ANNOTATION} names no container of the pod template: "
+            f"annotation {CONTAINERS_ANNOTATION} names containers the pod template lacks: "
             f"{', '.join(selection.unknown)} (containers: {present})"
         )
         return Problem(ref, message, CONTAINERS_NOT_FOUND)

@@ -1070,7 +1070,7 @@ def test_a_dotted_custom_module_is_kept_and_the_status_says_who_can_load_it() ->
     )
 
 
-# -- a container annotation that names no container (issue 10, defect 6) -----------------------
+# -- a container annotation that names a container the pod lacks (issue 10, defect 6) -------
 
 
 def test_a_containers_annotation_naming_no_container_is_reported_and_changes_nothing() -> None:
@@ -1090,13 +1090,33 @@ def test_a_containers_annotation_naming_no_container_is_reported_and_changes_not
     }
     ready = condition(plan, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "AgentsConflict")
-    assert "names no container of the pod template: Agent (containers: agent)" in ready["message"]
+    assert (
+        "names containers the pod template lacks: Agent (containers: agent)" in (ready["message"])
+    )
     warnings = [e for e in plan.events if e.regarding.kind == "Deployment"]
     assert [(e.regarding.name, e.type, e.reason) for e in warnings] == [
         ("planner", EventType.WARNING, "ContainersNotFound")
     ]
     # Told once: the next reconcile of the same state writes nothing.
     assert plan_reconcile(carry_out(state, plan)).writes == 0
+
+
+def test_one_unknown_name_among_known_ones_is_reported_too_and_changes_nothing() -> None:
+    state = converge(ready_state(MEMORY, deployment()))
+    typo = copy.deepcopy(state.deployments[0])
+    typo["metadata"]["annotations"][CONTAINERS_ANNOTATION] = "agent, sidecra"
+
+    plan = plan_reconcile(replace(state, deployments=[typo]))
+
+    assert plan.apply_deployments == plan.strip_deployments == []
+    ready = condition(plan, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "AgentsConflict")
+    assert (
+        "names containers the pod template lacks: sidecra (containers: agent)" in (ready["message"])
+    )
+    assert [e.reason for e in plan.events if e.regarding.kind == "Deployment"] == [
+        "ContainersNotFound"
+    ]
 
 
 def test_a_new_deployment_naming_no_container_gets_nothing() -> None:
