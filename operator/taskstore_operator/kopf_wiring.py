@@ -10,8 +10,11 @@ version of the object it carries (see :mod:`taskstore_operator.runtime.seen`): t
 of the operator's own writes, and, at start, the listed objects that a reconcile has read
 already. The Deployment handler also keeps track of stray Deployments (see
 :mod:`taskstore_operator.runtime.strays`) before it enqueues, so the reconcile it starts
-reads the Deployment of that event. Secrets are not watched: the password Secrets the
-stores name are read now and then (see :mod:`taskstore_operator.runtime.password_secrets`).
+reads the Deployment of that event. The handlers are coroutines: kopf runs them in its
+event loop, where the queue lives (a plain function would run in kopf's thread pool,
+and asyncio's queue is not thread-safe), and without a thread hop per event. Secrets are
+not watched: the password Secrets the stores name are read now and then (see
+:mod:`taskstore_operator.runtime.password_secrets`).
 """
 
 import asyncio
@@ -134,7 +137,7 @@ def _of(kind: Kind) -> _Coordinates:
 
 
 @kopf.on.event(**_of(TASKSTORE))
-def taskstore_event(
+async def taskstore_event(
     body: kopf.Body, event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
     """Any change of a TaskStore, including its first listing at start."""
@@ -146,7 +149,7 @@ def taskstore_event(
 
 
 @kopf.on.event(**_of(DEPLOYMENT))
-def deployment_event(
+async def deployment_event(
     body: kopf.Body, event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
     """A Deployment that names a store, or carries one's environment."""
@@ -157,7 +160,7 @@ def deployment_event(
     _enqueue(memo, namespace, stores_named_by(body), "Deployment", body, event)
 
 
-def managed_object_event(
+async def managed_object_event(
     body: kopf.Body, event: kopf.RawEvent, namespace: str | None, memo: Any, **_: Any
 ) -> None:
     """A managed Redis object changed (its StatefulSet became ready) or went."""

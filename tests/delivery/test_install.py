@@ -224,20 +224,54 @@ def test_bad_values_fail_the_install(release: Release) -> None:
     assert "at '/replicas': got string, want integer" in result.stderr
 
 
-def test_plain_manifests_apply(control_plane: ControlPlane) -> None:
-    manifests = REPO_ROOT / "deploy" / "taskstore-operator.yaml"
+def test_plain_manifests_apply_and_delete_leaving_nothing_stuck(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """`kubectl delete -f` of the manifests takes the CRD and every TaskStore with it."""
+    plane = control_plane
+    manifests = str(REPO_ROOT / "deploy" / "taskstore-operator.yaml")
+    stores = f"plain-{secrets.token_hex(3)}"
     try:
-        applied = control_plane.kubectl(
-            "apply", "--server-side", "--force-conflicts", "-f", str(manifests)
-        )
+        applied = plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", manifests)
         assert applied.returncode == 0, applied.stderr
         for kind in ("serviceaccount", "deployment", "service"):
             name = "taskstore-operator" + ("-metrics" if kind == "service" else "")
-            get(control_plane, "-n", "taskstore-system", kind, name)
-        get(control_plane, "clusterrolebinding", "taskstore-operator")
+            get(plane, "-n", "taskstore-system", kind, name)
+        get(plane, "clusterrolebinding", "taskstore-operator")
+        plane.request_json("POST", "/api/v1/namespaces", {"metadata": {"name": stores}})
+        # The manifests' pod never runs (no kubelet): the operator runs as a local process.
+        log = tmp_path / "operator.log"
+        with running_operator(plane.kubeconfig, log, serve=True) as operator:
+            for manifest in (agent_deployment("agent", "mem"), taskstore("mem", MEMORY)):
+                created = plane.kubectl(
+                    "apply", "-n", stores, "-f", "-", input_text=json.dumps(manifest)
+                )
+                assert created.returncode == 0, created.stderr
+            wait_until(
+                "the store reconciled",
+                lambda: bool(
+                    (_kubectl_json(plane, "get", "taskstore", "mem", "-n", stores) or {}).get(
+                        "status"
+                    )
+                ),
+                timeout=TIMEOUT,
+            )
+            wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+
+        deleted = plane.kubectl("delete", "-f", manifests, f"--timeout={int(TIMEOUT)}s")
+        assert deleted.returncode == 0, deleted.stderr
+        assert _kubectl_json(plane, "get", "crd", CRD_NAME) is None
+        emptied = plane.kubectl("delete", "namespace", stores, f"--timeout={int(TIMEOUT)}s")
+        assert emptied.returncode == 0, emptied.stderr
     finally:
-        control_plane.kubectl("delete", "clusterrole,clusterrolebinding", "taskstore-operator")
-        control_plane.kubectl("delete", "namespace", "taskstore-system", "--wait=false")
+        plane.kubectl("delete", "-f", manifests, "--ignore-not-found", "--wait=false")
+        plane.request("DELETE", f"/api/v1/namespaces/{stores}")
+    for namespace in (stores, "taskstore-system"):
+
+        def gone(namespace: str = namespace) -> bool:
+            return _kubectl_json(plane, "get", "namespace", namespace) is None
+
+        wait_until(f"namespace {namespace} gone", gone, timeout=90)
 
 
 def test_samples_are_accepted_by_the_api_server(

@@ -1,5 +1,7 @@
 """The kopf wiring: every watch derives from the table of kinds (api/kinds.py)."""
 
+import inspect
+
 import kopf
 from kopf._cogs.structs.references import Resource
 
@@ -22,6 +24,8 @@ def test_the_watches_are_the_table_of_kinds_and_secrets_are_not_watched() -> Non
         if h.selector is not None
     }
 
+    # Run in kopf's event loop, where the reconcile queue lives: not in its thread pool.
+    assert all(inspect.iscoroutinefunction(h.fn) for h in handlers)
     assert set(WATCHED_MANAGED_KINDS) == set(MANAGED_KINDS) - {SECRET}
     assert watched == {
         (TASKSTORE.group, TASKSTORE.version, TASKSTORE.plural): ("taskstore_event", None),
