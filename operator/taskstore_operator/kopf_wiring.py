@@ -105,6 +105,8 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         await asyncio.to_thread(reconciler.reconcile, *key, strays.of(key))
 
     memo.seen = reconciler.seen
+    # The TaskStores the watch has shown and not seen deleted.
+    memo.stores = set()
     memo.strays = strays
     memo.queue = ReconcileQueue(reconcile, workers=WORKERS)
     memo.queue_task = asyncio.create_task(memo.queue.run())
@@ -142,9 +144,14 @@ async def taskstore_event(
 ) -> None:
     """Any change of a TaskStore, including its first listing at start."""
     if namespace:
+        key, stores = (namespace, name), memo.stores
         passwords: PasswordSecrets = memo.password_secrets
         gone = event.get("type") == "DELETED"
-        passwords.update((namespace, name), () if gone else secret_names(body))
+        passwords.update(key, () if gone else secret_names(body))
+        if gone:
+            stores.discard(key)
+        else:
+            stores.add(key)
     _enqueue(memo, namespace, {name}, KIND, body, event)
 
 
@@ -163,14 +170,21 @@ async def deployment_event(
 async def managed_object_event(
     body: kopf.Body, event: kopf.RawEvent, namespace: str | None, memo: Any, **_: Any
 ) -> None:
-    """A managed Redis object changed (its StatefulSet became ready) or went."""
+    """A managed Redis object changed (its StatefulSet became ready) or went.
+
+    Only stores that exist are enqueued: the objects of a deleted store go with it (the
+    garbage collector deletes them), and each deletion would otherwise reconcile the
+    store again to find it gone. A store listed after its objects is enqueued by its own
+    event, and its reconcile reads them.
+    """
     managed: ManagedObjects = memo.managed
     if event.get("type") == "DELETED":
         managed.drop(ref_of(body))
     else:
         managed.put(body)
     kind = str(body.get("kind") or "managed")
-    _enqueue(memo, namespace, stores_named_by(body), kind, body, event)
+    existing = {store for store in stores_named_by(body) if (namespace, store) in memo.stores}
+    _enqueue(memo, namespace, existing, kind, body, event)
 
 
 for _managed in WATCHED_MANAGED_KINDS:
