@@ -5,6 +5,7 @@ bound (``RedisSettings.operation_bound_seconds``) plus ``SCHEDULING_SLACK`` for 
 machine's event loop, and the same manager must work after each failover.
 """
 
+import asyncio
 import time
 
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from support.failover_scenarios import RECOVERY_BOUND, SENTINEL_FAILURES
 from support.library_backends import make_task, sentinel_env
 from support.manager_failover import manager_failover
+from support.polling import answered
 from support.redis_sentinel import DATA_PASSWORD, SENTINEL_PASSWORD, RedisSentinelSet
+from taskstore_dev.envtest.waiting import wait_for
 from teal_taskstore import PersistenceLoadError, RedisTaskPersistenceManager
 
 SCHEDULING_SLACK = 1.0
@@ -93,3 +96,42 @@ async def test_every_call_ends_within_the_bound_and_the_manager_follows(
     assert recovery.longest_call_s <= recovery.bound_s + SCHEDULING_SLACK
     assert recovery.first_ack_s < RECOVERY_BOUND
     assert recovery.acknowledged > 0
+
+
+async def test_broken_subscriptions_are_made_again_and_still_hold_writes(
+    redis_sentinel: RedisSentinelSet,
+) -> None:
+    """Subscriptions closed, a sentinel restarted, one hung: no call stalls, all come back.
+
+    Then a planned switch with ``TA_REDIS_WAIT_REPLICAS=1`` loses nothing, which without
+    the re-made subscriptions it does (the case above on the old code: thousands lost).
+    """
+    dropped, restarted, hung = redis_sentinel.sentinels
+
+    async def break_subscriptions() -> None:
+        before = {s.port: redis_sentinel.subscribers(s) for s in (dropped, hung)}
+        assert all(before.values()), "the manager subscribed to every sentinel"
+        redis_sentinel.drop_subscribers(dropped)
+        await asyncio.to_thread(restarted.restart)
+        hung.pause()
+        try:
+            await asyncio.sleep(3.0)  # the subscription's PING goes unanswered
+        finally:
+            hung.resume()
+
+        def made_again() -> bool:
+            return bool(
+                redis_sentinel.subscribers(dropped) - before[dropped.port]
+                and redis_sentinel.subscribers(restarted)
+                and redis_sentinel.subscribers(hung) - before[hung.port]
+            )
+
+        await asyncio.to_thread(
+            wait_for, "the manager subscribed again", answered(made_again), 10.0, 0.05
+        )
+
+    recovery = await manager_failover(redis_sentinel, "SENTINEL FAILOVER", 1, break_subscriptions)
+    print(f"\nafter broken subscriptions: {recovery}")
+    assert recovery.longest_call_s <= recovery.bound_s + SCHEDULING_SLACK
+    assert recovery.acknowledged > 0
+    assert recovery.lost == 0
