@@ -44,7 +44,8 @@ async def one_failover(sentinel_set: RedisSentinelSet, kill: bool) -> None:
             if message["type"] == "pmessage" and (
                 channel in SHOWN or channel.startswith(SHOWN_PREFIXES)
             ):
-                log.append((time.monotonic(), f"sentinel {port}", f"{channel} {message['data']}"))
+                text = f"{channel} {message['data'].decode()}"
+                log.append((time.monotonic(), f"sentinel {port}", text))
 
     async def promotion() -> None:
         nodes = [redis.asyncio.Redis(port=r.port, password=DATA_PASSWORD) for r in replicas]
