@@ -6,6 +6,7 @@ machine's event loop, and the same manager must work after each failover.
 """
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -65,6 +66,27 @@ async def test_bad_sentinel_settings_fail_fast_naming_the_variable_and_no_secret
         assert DATA_PASSWORD not in str(error)
         assert SENTINEL_PASSWORD not in str(error)
     print(f"\n{expected}: failed after {took:.2f} s: {message}")
+
+
+async def test_a_refused_subscription_is_retried_quietly_and_logs_no_secret(
+    redis_sentinel: RedisSentinelSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The classic pitfall (the data password sent to the sentinels), seen by the watcher."""
+    caplog.set_level(logging.DEBUG, logger="teal_taskstore")
+    config = sentinel_env(redis_sentinel, TA_REDIS_SENTINEL_PWD=DATA_PASSWORD)
+    async with RedisTaskPersistenceManager(config) as manager:
+        with pytest.raises(PersistenceLoadError):
+            await manager.load("any")
+        deadline = time.monotonic() + 5.0
+        refusals: list[logging.LogRecord] = []
+        while len(refusals) < 2 * len(redis_sentinel.sentinels):  # refused, then again
+            assert time.monotonic() < deadline, "the subscriptions were not tried again"
+            await asyncio.sleep(0.05)
+            refusals = [r for r in caplog.records if "subscription" in r.getMessage()]
+    for record in caplog.records:
+        assert DATA_PASSWORD not in record.getMessage()
+        assert SENTINEL_PASSWORD not in record.getMessage()
+    print(f"\n{refusals[0].getMessage()}")
 
 
 @pytest.mark.parametrize(
