@@ -168,12 +168,12 @@ def print_manager(rows: dict[str, dict[str, float]]) -> None:
 
 
 async def manager_recovery_rows(sentinel_set: RedisSentinelSet) -> list[ManagerRecovery]:
-    """The manager's own failovers, without and with TA_REDIS_WAIT_REPLICAS=1."""
+    """The manager's own failovers with TA_REDIS_WAIT_REPLICAS 0 and 1 (2: planned switch)."""
     recoveries = []
-    for wait_replicas in (0, 1):
-        for kind in SENTINEL_FAILURES:
-            await asyncio.to_thread(sentinel_set.heal)
-            recoveries.append(await manager_failover(sentinel_set, kind, wait_replicas))
+    runs = [(kind, n) for n in (0, 1) for kind in SENTINEL_FAILURES]
+    for kind, wait_replicas in [*runs, ("SENTINEL FAILOVER", 2)]:
+        await asyncio.to_thread(sentinel_set.heal)
+        recoveries.append(await manager_failover(sentinel_set, kind, wait_replicas))
     return recoveries
 
 

@@ -10,6 +10,7 @@ which acknowledged creates the new master lacks afterwards. Used by the tests an
 import asyncio
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio
@@ -70,9 +71,15 @@ def _inject(sentinel_set: RedisSentinelSet, kind: str) -> Address:
 
 
 async def manager_failover(
-    sentinel_set: RedisSentinelSet, kind: str, wait_replicas: int
+    sentinel_set: RedisSentinelSet,
+    kind: str,
+    wait_replicas: int,
+    prepare: Callable[[], Awaitable[None]] | None = None,
 ) -> ManagerRecovery:
-    """One failure of ``kind`` under 32 writers of one manager; see the module docstring."""
+    """One failure of ``kind`` under 32 writers of one manager; see the module docstring.
+
+    ``prepare``, if given, runs while the writers run on the old master, before the failure.
+    """
     result = ManagerRecovery(kind, wait_replicas)
     with sentinel_set.data_client(sentinel_set.master_address()[1]) as client:
         client.flushall()
@@ -110,6 +117,8 @@ async def manager_failover(
     try:
         result.old_port = sentinel_set.master_address()[1]
         await first_ack_at(result.old_port, time.monotonic())
+        if prepare is not None:
+            await prepare()
         failed_at = time.monotonic()
         old = await asyncio.to_thread(_inject, sentinel_set, kind)
         new = await asyncio.to_thread(sentinel_set.wait_for_new_master, old)

@@ -148,7 +148,18 @@ class RedisSentinelSet:
         with self.data_client(node.port) as client:
             return str(client.execute_command("ROLE")[0])
 
+    def subscribers(self, sentinel: SentinelProcess) -> set[int]:
+        """The ids of the clients subscribed to ``sentinel``'s events (``CLIENT LIST``)."""
+        with self.sentinel_client(sentinel) as client:
+            listed = client.execute_command("CLIENT", "LIST", "TYPE", "pubsub")
+        return {int(line.split()[0].removeprefix("id=")) for line in str(listed).splitlines()}
+
     # --- failures ------------------------------------------------------------------------------
+
+    def drop_subscribers(self, sentinel: SentinelProcess) -> None:
+        """Close every client's subscription to ``sentinel``'s events (``CLIENT KILL``)."""
+        with self.sentinel_client(sentinel) as client:
+            client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
 
     def kill_master(self) -> RedisServer:
         """``kill -9`` the current master; returns the dead node."""

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import os
 import weakref
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
@@ -46,9 +46,11 @@ class LoopConnections:
         connect: Callable[[], AbstractConnection] | None = None,
         client: Redis | None = None,
         address: Callable[[], Address | None] | None = None,
+        hold: Callable[[], Awaitable[None] | None] | None = None,
         wait: tuple[int, int] = (0, 0),
     ) -> None:
         self.loop = loop
+        self._hold = hold
         self._connect = connect
         self._client = client
         self._address = address
@@ -86,8 +88,11 @@ class LoopConnections:
     async def execute_write(self, *args: Any) -> Any:
         """``execute`` a write; with ``TA_REDIS_WAIT_REPLICAS``, ``WAIT`` in the same round trip.
 
-        ``ReplicationShortfall`` when fewer replicas than asked acknowledged it in time.
+        ``ReplicationShortfall`` when fewer replicas than asked acknowledged it in time. In
+        sentinel mode a write first waits while ``hold`` says a failover is under way.
         """
+        if self._hold is not None and (held := self._hold()) is not None:
+            await held
         if not self._wait_replicas:
             return await self.execute(*args)
         wait = ("WAIT", self._wait_replicas, self._wait_ms)
@@ -224,6 +229,7 @@ class ConnectionsPerLoop:
         connect: Callable[[], AbstractConnection] | None = None,
         client: Redis | None = None,
         address: Callable[[], Address | None] | None = None,
+        hold: Callable[[], Awaitable[None] | None] | None = None,
         wait: tuple[int, int] = (0, 0),
         cluster: "Callable[[asyncio.AbstractEventLoop], ClusterRoutes] | None" = None,
     ) -> None:
@@ -232,6 +238,7 @@ class ConnectionsPerLoop:
         self._connect = connect
         self._client = client
         self._address = address
+        self._hold = hold
         self._wait = wait
         self._by_loop: dict[asyncio.AbstractEventLoop, LoopConnections] = {}
         self._current: LoopConnections | None = None
@@ -252,6 +259,7 @@ class ConnectionsPerLoop:
                 connect=self._connect,
                 client=self._client,
                 address=self._address,
+                hold=self._hold,
                 wait=self._wait,
             )
             if self._cluster is not None:

@@ -119,6 +119,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
             connect=None if client is not None else self._new_connection,
             client=client,
             address=None if self._master is None else self._master_address,
+            hold=None if self._master is None else self._master.held_writes,
             wait=(settings.wait_replicas, settings.wait_timeout_ms),
             cluster=self._cluster_routes if cluster else None,
         )
@@ -243,6 +244,8 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         if in_flight:
             await asyncio.wait(in_flight)
         await self._connections.close_current()
+        if self._master is not None:
+            await self._master.close_current()
 
     def _new_connection(self) -> Connection:
         # In sentinel mode, to the master as last found (an operation finds it first).

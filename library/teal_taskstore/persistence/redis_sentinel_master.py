@@ -3,25 +3,41 @@
 The manager's connections go to ``address``. It is asked of the sentinels (all at once,
 with the sentinels' own credentials) when first needed, again whenever an operation
 saw a sign that the master moved (a connection error, a timeout, ``READONLY``, a ``WAIT``
-that fell short), and in the background every ``REFRESH_SECONDS`` while operations run: a
-planned switch (``SENTINEL FAILOVER``) leaves the old master accepting writes for up to
-10 s until Sentinel reconfigures it, and only asking finds the new one in that window.
-Concurrent askers on one event loop share one discovery.
+that fell short), and in the background every ``REFRESH_SECONDS`` while operations run.
+
+Each event loop also subscribes to every sentinel's failover events (``PSUBSCRIBE``, with
+the sentinels' credentials). From the first sign that a failover of the master started
+until ``+switch-master``, writes are held (``held_writes``; ``redis_sentinel_events``
+decides), so none reaches the old master after a replica's promotion: a planned switch
+(``SENTINEL FAILOVER``) leaves it accepting writes, and acknowledging ``WAIT`` through the
+third node, until Sentinel reconfigures it up to 10 s later. ``+switch-master`` is
+followed at once. A subscription that breaks or falls silent is made again; the
+background check covers what it missed. Concurrent askers on one loop share one discovery.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 
 from redis import exceptions as redis_errors
+from redis.asyncio.connection import Connection
 
+from teal_taskstore.errors import hide_secret
+from teal_taskstore.persistence.redis_sentinel_events import (
+    PATTERNS,
+    FailoverHold,
+    parse_event,
+)
 from teal_taskstore.persistence.redis_settings import Address, RedisSettings
 
 logger = logging.getLogger(__name__)
 
 # How often a busy manager checks that the master has not moved.
 REFRESH_SECONDS = 1.0
+# A subscription silent this long is sent a PING; silent twice as long, it is made again.
+SUBSCRIPTION_PING_SECONDS = 1.0
 # Flags with which a sentinel's master is no master to write to: down by quorum, or being
 # replaced. Not "s_down" (one sentinel's view: a sentinel cut off from a healthy master must
 # not stop every write) nor "disconnected" (the sentinel's own link, down for about a
@@ -63,6 +79,20 @@ def choose_master(states: list[dict[str, str]]) -> tuple[Address | None, list[st
     return None, list(failing.values())
 
 
+class _LoopEvents:
+    """One event loop's subscriptions to the sentinels, and the hold their events decide."""
+
+    def __init__(self) -> None:
+        self.hold = FailoverHold()
+        # Replaced by a new one each time it is set: held writes wait on the one they saw.
+        self.changed = asyncio.Event()
+        self.watcher: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
 class SentinelMaster:
     """The master's address, asked of ``TA_REDIS_SENTINELS``; see the module docstring."""
 
@@ -71,7 +101,10 @@ class SentinelMaster:
         self.address: Address | None = None
         self._suspect = True
         self._checked_at = 0.0
+        # Bumped by each +switch-master: a discovery that began before it must not undo it.
+        self._switches = 0
         self._discoveries: dict[asyncio.AbstractEventLoop, asyncio.Task[Address]] = {}
+        self._events: dict[asyncio.AbstractEventLoop, _LoopEvents] = {}
 
     def describe(self) -> str:
         """``master 'mymaster' (at h:p) via sentinels h:p,h:p``, without credentials."""
@@ -84,13 +117,56 @@ class SentinelMaster:
         self._suspect = True
 
     async def current(self) -> Address:
-        """The master's address: asked when unknown or suspect, refreshed in the background."""
-        if self.address is None or self._suspect:
+        """The master's address: asked when unknown or suspect, refreshed in the background.
+
+        While a failover is announced the events decide (held writes wait for the switch),
+        and asking would only answer that no master is available.
+        """
+        events = self._loop_events()
+        now = time.monotonic()
+        held = events.hold.active and events.hold.remaining(now) > 0
+        if self.address is None or (self._suspect and not held):
             # Shielded: a caller cancelled by its deadline leaves the discovery to the others.
             return await asyncio.shield(self._discovery())
-        if time.monotonic() - self._checked_at > REFRESH_SECONDS:
+        if now - self._checked_at > REFRESH_SECONDS and not held:
             self._discovery()
         return self.address
+
+    def held_writes(self) -> Awaitable[None] | None:
+        """None when a write may go now; else what to await first (the failover's switch)."""
+        events = self._events.get(asyncio.get_running_loop())
+        if events is None or not events.hold.active:
+            return None
+        return self._released(events)
+
+    async def _released(self, events: _LoopEvents) -> None:
+        """Until the hold ends: the switch, an abort or its limit (then ask the sentinels)."""
+        while (left := events.hold.remaining(time.monotonic())) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(events.changed.wait(), left)
+        if self._suspect:
+            await asyncio.shield(self._discovery())
+
+    async def close_current(self) -> None:
+        """Stop this event loop's subscriptions (a later operation makes them again)."""
+        events = self._events.pop(asyncio.get_running_loop(), None)
+        if events is not None and events.watcher is not None:
+            events.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await events.watcher
+
+    def _loop_events(self) -> _LoopEvents:
+        loop = asyncio.get_running_loop()
+        events = self._events.get(loop)
+        if events is None:
+            for gone in [other for other in self._events if other.is_closed()]:
+                del self._events[gone]
+            events = self._events[loop] = _LoopEvents()
+            events.watcher = loop.create_task(self._watch_all(events))
+        return events
+
+    async def _watch_all(self, events: _LoopEvents) -> None:
+        await asyncio.gather(*(self._watch(events, s) for s in self._settings.sentinels))
 
     def _discovery(self) -> "asyncio.Task[Address]":
         loop = asyncio.get_running_loop()
@@ -113,7 +189,10 @@ class SentinelMaster:
     async def _discover(self) -> Address:
         """Ask every sentinel at once; ``choose_master`` decides from their answers."""
         settings = self._settings
+        switches = self._switches
         answers = await asyncio.gather(*(self._ask(s) for s in settings.sentinels))
+        if self._switches != switches and self.address is not None:
+            return self.address  # a +switch-master came meanwhile: newer than these answers
         states = [a for a in answers if isinstance(a, dict)]
         problems = [a for a in answers if isinstance(a, str)]
         if not states and all(p.endswith("refused the credentials") for p in problems):
@@ -164,3 +243,59 @@ class SentinelMaster:
             self.address = address
         self._suspect = False
         self._checked_at = time.monotonic()
+
+    async def _watch(self, events: _LoopEvents, sentinel: Address) -> None:
+        """Follow one sentinel's failover events for ever, subscribing again after a break.
+
+        Never raises (but for cancellation): a subscription is an early warning; the
+        background check of the sentinels stands in while it is down.
+        """
+        where = f"{sentinel[0]}:{sentinel[1]}"
+        failures = 0
+        while True:
+            connection = self._settings.sentinel_connection(sentinel)
+            try:
+                await connection.connect()  # type: ignore[no-untyped-call]
+                await connection.send_command("PSUBSCRIBE", *PATTERNS)
+                if failures:
+                    self.suspect()  # events may have been missed while it was down
+                failures = 0
+                await self._follow(events, where, connection)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: subscribe again, later
+                hide_secret(exc, self._settings.sentinel_password)
+                logger.debug("sentinel %s subscription: %s", where, exc or type(exc).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await connection.disconnect(nowait=True)
+            failures += 1
+            await asyncio.sleep(min(1.0, 0.05 * 2**failures))
+
+    async def _follow(self, events: _LoopEvents, where: str, connection: Connection) -> None:
+        """Read one subscription's messages until it breaks or stays silent after a PING."""
+        pinged = False
+        while True:
+            message = await connection.read_response(timeout=SUBSCRIPTION_PING_SECONDS)
+            if message is None:
+                if pinged:
+                    raise redis_errors.TimeoutError(f"no answer to PING from sentinel {where}")
+                await connection.send_command("PING")
+                pinged = True
+                continue
+            pinged = False
+            if not isinstance(message, list) or len(message) != 4 or message[0] != b"pmessage":
+                continue  # subscription confirmations, PING replies
+            event = parse_event(
+                _text(message[2]), _text(message[3]), self._settings.sentinel_master
+            )
+            if event is None:
+                continue
+            outcome = events.hold.observe(where, event, self.address, time.monotonic())
+            logger.debug("sentinel %s: %s (%s)", where, event, outcome)
+            if outcome.follow is not None:
+                self._switches += 1
+                self._moved_to(outcome.follow)
+            if outcome.ask:
+                self.suspect()
+            events.wake()
