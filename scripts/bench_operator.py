@@ -11,8 +11,10 @@ apiserver_request_total less the benchmark's own requests, and the operator's pe
 resident memory. No kubelet runs, so the benchmark reports each managed Redis
 StatefulSet ready itself, as a kubelet would.
 
-The control plane runs only the garbage-collector and namespace controllers: the
-Deployment controller's ReplicaSet writes would blur the operator's figures.
+The operator runs as deployed: with the token of the ServiceAccount the plain manifests
+create, under their least-privilege RBAC. The control plane runs only the garbage-collector
+and namespace controllers: the Deployment controller's ReplicaSet writes would blur the
+operator's figures.
 
     .venv/bin/python scripts/bench_operator.py [--stores 1000] [--agents 5] \
         [--unrelated-secrets 5000] [--steady 60]
@@ -34,8 +36,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from support.samples import (
@@ -54,10 +54,14 @@ from taskstore_dev.envtest.controlplane import (
     requests_between,
 )
 from taskstore_dev.envtest.operator_process import running_operator
-from taskstore_dev.paths import DEPLOY_CRD_PATH
+from taskstore_dev.envtest.waiting import wait_for
+from taskstore_dev.paths import MANIFEST_PATH
 from taskstore_operator.api.contract import CONFIG_HASH_ANNOTATION
 
 NAMESPACE = "bench"
+# Where the plain manifests put the operator's ServiceAccount, and its name.
+OPERATOR_NAMESPACE = "taskstore-system"
+OPERATOR_ACCOUNT = "taskstore-operator"
 CONVERGE_TARGET_S = 60.0
 CLEANUP_TARGET_S = 60.0
 # Unrelated Secrets are spread over this many other namespaces, 2 KB each.
@@ -221,6 +225,25 @@ def injected(deployment: dict[str, Any]) -> bool:
     return CONFIG_HASH_ANNOTATION in annotations
 
 
+def install_operator(plane: ControlPlane) -> Path:
+    """Apply the plain manifests (the CRD, the operator's ServiceAccount, its least-privilege
+    RBAC); a kubeconfig holding that ServiceAccount's token, as the operator's pod has.
+
+    No kubelet runs, so the manifests' Deployment never starts a pod: the benchmark runs
+    the operator itself, with that token.
+    """
+    applied = plane.kubectl("apply", "--server-side", "-f", str(MANIFEST_PATH))
+    if applied.returncode != 0:
+        raise RuntimeError(f"kubectl apply -f {MANIFEST_PATH} failed: {applied.stderr}")
+    wait_for(
+        "the TaskStore CRD served",
+        lambda: plane.request("GET", f"{STORES}?limit=1")[0] == 200,
+        timeout=60,
+        interval=0.2,
+    )
+    return plane.service_account_kubeconfig(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
+
+
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     """CPU time (user + system) each named process has used so far, this one's as ``bench``."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -292,7 +315,7 @@ def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
     controllers = ("garbage-collector-controller", "namespace-controller")
     scratch = tempfile.TemporaryDirectory(prefix="bench-operator-")
     with ControlPlane(binaries, controllers=controllers) as plane, scratch as tmp:
-        plane.install_crd(yaml.safe_load(DEPLOY_CRD_PATH.read_text()))
+        kubeconfig = install_operator(plane)
         bench = Bench(plane)
         started = time.monotonic()
         bench.create_unrelated_secrets(unrelated)
@@ -306,7 +329,7 @@ def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
         bench.watched(f"{APPS}/statefulsets", "statefulsets", bench.mark_ready)
         before = plane.request_totals()
         bench.own.clear()
-        with running_operator(plane.kubeconfig, Path(tmp) / "operator.log") as operator:
+        with running_operator(kubeconfig, Path(tmp) / "operator.log") as operator:
             pids = {Path(f"/proc/{pid}/comm").read_text().strip(): pid for pid in plane.process_ids}
             pids["operator"] = operator.pid
             cpu_before = cpu_seconds(pids)
