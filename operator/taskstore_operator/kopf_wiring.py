@@ -20,6 +20,7 @@ not watched: the password Secrets the stores name are read now and then (see
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Final, TypedDict
 
@@ -49,7 +50,9 @@ log = logging.getLogger(__name__)
 # the operator's finalizer: kopf removes its finalizer from any object that no handler needs
 # it for, so sharing the name would release TaskStores before their agents are cleaned.
 KOPF_FINALIZER: Final = f"{GROUP}/kopf-finalizer"
-WORKERS: Final = 4
+# Reconciles at once, each in its own thread: a reconcile mostly waits on the API server,
+# so more of them than cores keep it busy (the client's connection pool holds 10).
+WORKERS: Final = 8
 # Objects per page of a watch's first listing: the listing of every Deployment of a large
 # cluster is held one page at a time, not all at once.
 LIST_PAGE_SIZE: Final = 500
@@ -100,9 +103,14 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     reconciler = Reconciler(kube, memo.settings, memo.managed)
     strays = StrayDeployments()
 
+    # Its own threads: the loop's default executor has fewer than WORKERS on small machines.
+    memo.executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="reconcile")
+    loop = asyncio.get_running_loop()
+
     async def reconcile(key: Key) -> None:
         # Read in the event loop, which is where the Deployment handler updates them.
-        await asyncio.to_thread(reconciler.reconcile, *key, strays.of(key))
+        stray_names = strays.of(key)
+        await loop.run_in_executor(memo.executor, reconciler.reconcile, *key, stray_names)
 
     memo.seen = reconciler.seen
     # The TaskStores the watch has shown and not seen deleted.
@@ -125,6 +133,7 @@ async def stop(memo: Any, **_: Any) -> None:
     """Stop the reconcile queue and the Secret checks."""
     memo.queue_task.cancel()
     memo.secrets_task.cancel()
+    memo.executor.shutdown(wait=False, cancel_futures=True)
 
 
 class _Coordinates(TypedDict):

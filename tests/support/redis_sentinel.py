@@ -20,6 +20,8 @@ MASTER_NAME = "mymaster"
 DATA_PASSWORD = "ha-data-password"
 SENTINEL_PASSWORD = "ha-sentinel-password"
 DOWN_AFTER_MS = 1000
+# How long one round of heal waits for health before it re-points the set and waits again.
+HEAL_ATTEMPT_SECONDS = 20.0
 # Sentinel blocks a new failover of the same master for twice this; short so tests can chain.
 FAILOVER_TIMEOUT_MS = 5000
 QUORUM = 2
@@ -217,10 +219,28 @@ class RedisSentinelSet:
 
     # --- back to a healthy set -------------------------------------------------------------------
 
-    def heal(self, timeout: float = 30.0) -> None:
-        """Resume paused nodes, restart dead ones as replicas, wait until all is healthy again."""
+    def heal(self, timeout: float = 60.0) -> None:
+        """Resume paused nodes, restart dead ones as replicas, wait until all is healthy again.
+
+        On this shared machine the sentinels sometimes fail over the new master too, just
+        after a failover (a busy node misses `down-after-milliseconds`): the set is then
+        re-pointed at the newest master and waited for again, until ``timeout``.
+        """
         for node in self.nodes:
             node.resume()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0.1, deadline - time.monotonic())
+            try:
+                self._repoint(left)
+                self.wait_healthy(min(left, HEAL_ATTEMPT_SECONDS))
+                return
+            except (TimeoutError, RuntimeError, redis.RedisError):
+                if time.monotonic() >= deadline:
+                    raise
+
+    def _repoint(self, timeout: float) -> None:
+        """Once the sentinels agree: dead nodes restarted as replicas, a demoted one re-pointed."""
         wait_for(
             "sentinels agree",
             answered(lambda: len(set(self.reported_masters())) == 1),
@@ -238,7 +258,6 @@ class RedisSentinelSet:
                 # node, up to 10 s later (a compiled-in period); sending it now saves the wait.
                 with self.data_client(node.port) as client:
                     client.replicaof(*master)
-        self.wait_healthy(timeout)
 
     def wait_healthy(self, timeout: float) -> None:
         """One master with two online replicas, as every sentinel sees it, none down."""
