@@ -117,42 +117,38 @@ class LoopConnections:
             raise error
         return self._replicated(reply, int(acknowledged))
 
-    async def execute_asking(self, *args: Any) -> Any:
+    async def execute_asking(self, *args: Any, write: bool = False) -> Any:
         """``ASKING`` and ``args`` pipelined on one connection (a cluster's ``ASK`` redirect).
 
         ``ASKING`` admits only the next command on its connection, so both must share one.
+        A ``write`` carries ``WAIT`` too, as with :meth:`execute_write`.
         """
-        connection = await self._take()
-        error: ResponseError | None = None
         try:
-            await connection.connect()  # type: ignore[no-untyped-call]
-            packed = connection.pack_commands([("ASKING",), args])
-            await connection.send_packed_command(packed, False)
-            await connection.read_response()
-            try:
-                reply = await connection.read_response()
-            except ResponseError as exc:
-                error, reply = exc, None
-        except BaseException:
-            self._busy.discard(connection)
-            await connection.disconnect(nowait=True)
+            replies = await self.execute_pipeline([("ASKING",), args], write=write)
+        except ReplicationShortfall as shortfall:
+            shortfall.reply = shortfall.reply[1]
             raise
-        await self._give_back(connection)
-        if error is not None:
-            raise error
-        return reply
+        if isinstance(replies[1], ResponseError):
+            raise replies[1]
+        return replies[1]
 
-    async def execute_pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    async def execute_pipeline(
+        self, commands: list[tuple[Any, ...]], *, write: bool = False
+    ) -> list[Any]:
         """Send ``commands`` on one connection in one round trip; each one's reply in order.
 
-        An error reply is returned in its place as the exception, not raised.
+        An error reply is returned in its place as the exception, not raised. With ``write``
+        and ``TA_REDIS_WAIT_REPLICAS``, ``WAIT`` follows them (it covers every write before
+        it on the connection): ``ReplicationShortfall``, with the replies, when it fell short.
         """
+        wait = bool(write and self._wait_replicas)
+        sent = [*commands, ("WAIT", self._wait_replicas, self._wait_ms)] if wait else commands
         connection = await self._take()
         replies: list[Any] = []
         try:
             await connection.connect()  # type: ignore[no-untyped-call]
-            await connection.send_packed_command(connection.pack_commands(commands), False)
-            for _ in commands:
+            await connection.send_packed_command(connection.pack_commands(sent), False)
+            for _ in sent:
                 try:
                     replies.append(await connection.read_response())
                 except ResponseError as exc:
@@ -162,6 +158,11 @@ class LoopConnections:
             await connection.disconnect(nowait=True)
             raise
         await self._give_back(connection)
+        if wait:
+            acknowledged = replies.pop()
+            if isinstance(acknowledged, ResponseError):
+                raise acknowledged
+            return self._replicated(replies, int(acknowledged))  # type: ignore[no-any-return]
         return replies
 
     def _replicated(self, reply: Any, acknowledged: int) -> Any:
