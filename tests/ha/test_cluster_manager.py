@@ -11,14 +11,13 @@ from collections.abc import Awaitable, Callable
 import pytest
 from redis.crc import key_slot
 
+from support.cluster_manager_failover import KEYS, task_ids_in
 from support.failover_scenarios import RECOVERY_BOUND
 from support.library_backends import cluster_env, make_item, make_task
 from support.redis_cluster import ClusterNode, RedisClusterSet
 from support.round_trips import recorded_requests
 from teal_taskstore import PersistenceError, RedisTaskPersistenceManager
-from teal_taskstore.persistence.redis_cluster_scripts import ClusterKeyLayout
 
-KEYS = ClusterKeyLayout()
 MOVED_SLOTS = 300
 PRELOADED_TASKS = 600
 WRITERS = 16
@@ -30,18 +29,6 @@ SETTINGS = {
     "TA_REDIS_CONNECT_TIMEOUT": "0.5",
     "TA_REDIS_RETRIES": "2",
 }
-
-
-def task_ids_in(slots: frozenset[int], count: int, prefix: str) -> list[str]:
-    """``count`` task ids whose keys fall in ``slots``."""
-    found = []
-    for n in itertools.count():
-        task_id = f"{prefix}-{n}"
-        if key_slot(KEYS.task(task_id).encode()) in slots:
-            found.append(task_id)
-            if len(found) == count:
-                return found
-    raise AssertionError("unreachable")
 
 
 def flush(cluster: RedisClusterSet) -> None:
