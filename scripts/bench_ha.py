@@ -13,7 +13,7 @@ The library's manager is measured the same way: every operation at concurrency 6
 standalone mode (straight to the master), in sentinel mode and in cluster mode, each beside
 the bare client of its kind in the same round, so the modes' ratios can be compared
 (target: within 0.05 of standalone); then the manager's own failover recoveries with and
-without TA_REDIS_WAIT_REPLICAS.
+without TA_REDIS_WAIT_REPLICAS (each Sentinel kind, and kill -9 of a cluster master).
 
     .venv/bin/python scripts/bench_ha.py [--ops 10000] [--rounds 3] [--no-failovers]
 
@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.bench_library import make_task, one_round
+from support.cluster_manager_failover import cluster_manager_failover
 from support.failover_scenarios import (
     SENTINEL_FAILURES,
     Recovery,
@@ -167,13 +168,17 @@ def print_manager(rows: dict[str, dict[str, float]]) -> None:
     print()
 
 
-async def manager_recovery_rows(sentinel_set: RedisSentinelSet) -> list[ManagerRecovery]:
+async def manager_recovery_rows(
+    sentinel_set: RedisSentinelSet, cluster: RedisClusterSet
+) -> list[ManagerRecovery]:
     """The manager's own failovers, without and with TA_REDIS_WAIT_REPLICAS=1."""
     recoveries = []
     for wait_replicas in (0, 1):
         for kind in SENTINEL_FAILURES:
             await asyncio.to_thread(sentinel_set.heal)
             recoveries.append(await manager_failover(sentinel_set, kind, wait_replicas))
+        await asyncio.to_thread(cluster.heal)
+        recoveries.append(await cluster_manager_failover(cluster, wait_replicas))
     return recoveries
 
 
@@ -232,8 +237,11 @@ async def run(ops: int, rounds: int, failovers: bool) -> None:
         print_manager(await manager_rows(sentinel_set, cluster, ops, rounds))
         if failovers:
             print_recoveries(await recovery_rows(sentinel_set, cluster))
-            print("the library's manager, 32 writers (tests/support/manager_failover.py)")
-            for recovery in await manager_recovery_rows(sentinel_set):
+            print(
+                "the library's manager, 32 writers (tests/support/manager_failover.py,"
+                " cluster_manager_failover.py)"
+            )
+            for recovery in await manager_recovery_rows(sentinel_set, cluster):
                 print(f"  {recovery}")
     finally:
         sentinel_set.cleanup()
