@@ -138,6 +138,7 @@ async def manager_rows(
                     ratio = result.ops_per_second / results[reference].ops_per_second
                     ratios.setdefault(mode, {}).setdefault(name, []).append(ratio)
                     ratios[mode].setdefault(f"{name} ops/s", []).append(result.ops_per_second)
+                    ratios[mode].setdefault(f"{name} cpu", []).append(result.cpu_us)
     finally:
         for manager, bare in modes.values():
             await manager.close()
@@ -150,21 +151,25 @@ async def manager_rows(
 
 
 def print_manager(rows: dict[str, dict[str, float]]) -> None:
-    print(f"the library's manager, concurrency {CONCURRENCY}: ratio to the bare command")
     print(
-        f"  {'operation':<20}{'standalone':>22}{'sentinel':>22}{'cluster':>22}"
+        f"the library's manager, concurrency {CONCURRENCY}: ops/s, ratio to the bare command,"
+        " client CPU per operation"
+    )
+    print(
+        f"  {'operation':<20}{'standalone':>29}{'sentinel':>29}{'cluster':>29}"
         "  difference to standalone (sentinel, cluster)"
     )
-    for name in [n for n in rows["standalone"] if not n.endswith("ops/s")]:
+    for name in [n for n in rows["standalone"] if not n.endswith(("ops/s", "cpu"))]:
         cells = [
             f"{rows[mode][name + ' ops/s']:>9,.0f}/s {rows[mode][name]:.2f}x"
+            f" {rows[mode][name + ' cpu']:>4.0f} us"
             for mode in ("standalone", "sentinel", "cluster")
         ]
         verdicts = []
         for mode in ("sentinel", "cluster"):
             difference = rows[mode][name] - rows["standalone"][name]
             verdicts.append(f"{difference:+.2f} ({'met' if abs(difference) <= 0.05 else 'MISSED'})")
-        print(f"  {name:<20}{''.join(f'{c:>22}' for c in cells)}  {', '.join(verdicts)}")
+        print(f"  {name:<20}{''.join(f'{c:>29}' for c in cells)}  {', '.join(verdicts)}")
     print()
 
 

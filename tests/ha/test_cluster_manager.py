@@ -14,6 +14,7 @@ from redis.crc import key_slot
 from support.cluster_manager_failover import KEYS, task_ids_in
 from support.failover_scenarios import RECOVERY_BOUND
 from support.library_backends import cluster_env, make_item, make_task
+from support.redis_cluster import DATA_PASSWORD as CLUSTER_PASSWORD
 from support.redis_cluster import ClusterNode, RedisClusterSet
 from support.round_trips import recorded_requests
 from teal_taskstore import PersistenceError, RedisTaskPersistenceManager
@@ -271,6 +272,35 @@ async def test_an_id_dropped_then_added_again_at_once_keeps_its_lookup(
             task_id = f"again-{n}"
             loaded = await manager.load_by_request_id(f"{task_id}-moving")
             assert loaded is not None and loaded.task_id == task_id, task_id
+    finally:
+        await manager.close()
+
+
+async def test_close_waits_for_the_removals_and_a_failed_one_is_logged(
+    redis_cluster: RedisClusterSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    flush(redis_cluster)
+    manager = RedisTaskPersistenceManager(cluster_env(redis_cluster))
+    try:
+        for n in range(50):
+            await manager.create(make_task(f"closing-{n}", (f"closing-{n}-a", f"closing-{n}-b")))
+            await manager.update(make_task(f"closing-{n}", (f"closing-{n}-a",)))
+        await manager.close()  # no polling after it: the removals are done
+        for n in range(50):
+            entry = KEYS.request(f"closing-{n}-b")
+            with redis_cluster.client(master_of(redis_cluster, entry).port) as direct:
+                assert not direct.exists(entry), entry
+        # An entry that is not a string: its compare-and-delete fails; the update does not.
+        await manager.create(make_task("odd", ("odd-a", "odd-b")))
+        with redis_cluster.client(master_of(redis_cluster, KEYS.request("odd-b")).port) as direct:
+            direct.delete(KEYS.request("odd-b"))
+            direct.hset(KEYS.request("odd-b"), "not", "a string")
+        with caplog.at_level("WARNING"):
+            await manager.update(make_task("odd", ("odd-a",)))
+            await manager.close()
+        assert "removing 1 stale index entries failed" in caplog.text
+        assert CLUSTER_PASSWORD not in caplog.text
+        assert await manager.load_by_request_id("odd-a") is not None
     finally:
         await manager.close()
 

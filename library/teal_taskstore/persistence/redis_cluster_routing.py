@@ -164,11 +164,29 @@ class ClusterRoutes:
         """
         if self._stale or not self._owners:
             await self.refresh()
+        replies: list[Any] = [None] * len(commands)
+        shortfalls: list[ReplicationShortfall] = []
+        await self._on_nodes(commands, self._by_node(commands), write, replies, shortfalls)
+        if shortfalls:
+            raise ReplicationShortfall(replies, shortfalls[0].acknowledged, shortfalls[0].wanted)
+        return replies
+
+    def _by_node(self, commands: list[tuple[str, tuple[Any, ...]]]) -> dict[Address, list[int]]:
+        """The indexes of ``commands`` grouped by the master of each one's key."""
         by_node: dict[Address, list[int]] = {}
         for index, (key, _) in enumerate(commands):
             by_node.setdefault(self._owner(key), []).append(index)
-        replies: list[Any] = [None] * len(commands)
-        shortfalls: list[ReplicationShortfall] = []
+        return by_node
+
+    async def _on_nodes(
+        self,
+        commands: list[tuple[str, tuple[Any, ...]]],
+        by_node: dict[Address, list[int]],
+        write: bool,
+        replies: list[Any],
+        shortfalls: list[ReplicationShortfall],
+    ) -> None:
+        """One pipeline per master of ``by_node``, at once; each reply put in ``replies``."""
 
         async def on_node(address: Address, indexes: list[int]) -> None:
             sent = [commands[index][1] for index in indexes]
@@ -185,10 +203,11 @@ class ClusterRoutes:
                     answer = await self._again(shortfalls, commands[index], write, answer)
                 replies[index] = answer
 
-        await asyncio.gather(*(on_node(address, indexes) for address, indexes in by_node.items()))
-        if shortfalls:
-            raise ReplicationShortfall(replies, shortfalls[0].acknowledged, shortfalls[0].wanted)
-        return replies
+        if len(by_node) == 1:  # no task to make (a gather wraps each coroutine in one)
+            ((address, indexes),) = by_node.items()
+            await on_node(address, indexes)
+        else:
+            await asyncio.gather(*(on_node(a, indexes) for a, indexes in by_node.items()))
 
     async def _again(
         self,
@@ -224,16 +243,11 @@ class ClusterRoutes:
         if self._stale or not self._owners:
             await self.refresh()
         owner = self._owner(key)
-        local = [command for command in first if self._owner(command[0]) == owner]
+        by_node = self._by_node(first)
+        local = [first[index] for index in by_node.pop(owner, [])]
         shortfalls: list[ReplicationShortfall] = []
-        if len(local) < len(first):
-            try:
-                await self.execute_each(
-                    [command for command in first if self._owner(command[0]) != owner],
-                    write=True,
-                )
-            except ReplicationShortfall as shortfall:
-                shortfalls.append(shortfall)
+        if by_node:
+            await self._on_nodes(first, by_node, True, [None] * len(first), shortfalls)
         try:
             replies = await self.node(owner).execute_pipeline(
                 [*(command[1] for command in local), args], write=True

@@ -13,39 +13,49 @@ logger = logging.getLogger(__name__)
 Commands = list[tuple[str, tuple[Any, ...]]]
 Bounded = Callable[[Callable[[LoopConnections], Awaitable[Any]]], Awaitable[Any]]
 
+# Removals queued at most per event loop; beyond, a write removes its entries itself.
+QUEUED_LIMIT = 1000
+
 
 class StaleEntryRemovals:
-    """Removes stale index entries in the background: no write waits for that.
+    """Removes stale index entries in the background, in batches: no write waits for that.
 
     So no write costs its caller more than 2 round trips (docs/library.md, "Redis Sentinel
-    and Redis Cluster").
-    Each removal runs like an operation (``bounded``: a connection slot, the command
-    timeout, secrets scrubbed) but is not retried and never raises: a stale entry is
-    harmless (lookups check the task it names) and expires with that task. At most
-    ``limit`` removals run at once; beyond, a write removes its entries itself before it
-    answers, so a burst cannot pile up work. :meth:`wait` (in the manager's ``close()``)
-    waits for the running loop's removals.
+    and Redis Cluster"), and the removals of many writes share one pipeline per master. One
+    flusher task per event loop sends whatever is queued, again until the queue is empty;
+    each batch runs like an operation (``bounded``: a connection slot, the command timeout,
+    secrets scrubbed) but is not retried and never raises: a stale entry is harmless
+    (lookups check the task it names) and expires with that task. At most ``QUEUED_LIMIT``
+    removals wait; beyond, a write removes its entries itself before it answers. :meth:`wait`
+    (in the manager's ``close()``) waits until the running loop's queue is empty.
     """
 
-    def __init__(self, limit: int, bounded: Bounded) -> None:
-        self._limit = limit
+    def __init__(self, bounded: Bounded, limit: int = QUEUED_LIMIT) -> None:
         self._bounded = bounded
-        self._pending: set[asyncio.Task[None]] = set()
+        self._limit = limit
+        self._queues: dict[asyncio.AbstractEventLoop, Commands] = {}
+        self._flushers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
     async def remove(self, routes: ClusterRoutes, commands: Commands) -> None:
-        """Start removing (compare-and-delete) ``commands``' entries; at once when too busy."""
-        if len(self._pending) >= self._limit:
+        """Queue ``commands`` (compare-and-deletes); run them at once when the queue is full."""
+        loop = asyncio.get_running_loop()
+        queue = self._queues.setdefault(loop, [])
+        if len(queue) + len(commands) > self._limit:
             await self._remove(routes.execute_each(commands), len(commands))
             return
-        task = asyncio.get_running_loop().create_task(self._in_background(commands))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        queue.extend(commands)
+        if loop not in self._flushers:
+            self._flushers[loop] = loop.create_task(self._flush(loop, queue))
 
-    async def _in_background(self, commands: Commands) -> None:
-        await self._remove(
-            self._bounded(lambda connections: routes_of(connections).execute_each(commands)),
-            len(commands),
-        )
+    async def _flush(self, loop: asyncio.AbstractEventLoop, queue: Commands) -> None:
+        try:
+            while queue:  # no await between this check and the finally: nothing is stranded
+                batch = queue[:]
+                queue.clear()
+                await self._remove(self._bounded(_removal(batch)), len(batch))
+        finally:  # a cancelled flusher (its loop shutting down) drops its queue: harmless
+            del self._flushers[loop]
+            del self._queues[loop]
 
     async def _remove(self, removal: Awaitable[Any], count: int) -> None:
         try:
@@ -58,8 +68,11 @@ class StaleEntryRemovals:
             )
 
     async def wait(self) -> None:
-        """Wait until the removals started on the running loop have ended."""
-        loop = asyncio.get_running_loop()
-        pending = [task for task in self._pending if task.get_loop() is loop]
-        if pending:
-            await asyncio.wait(pending)
+        """Wait until the removals queued on the running loop have been sent and answered."""
+        flusher = self._flushers.get(asyncio.get_running_loop())
+        if flusher is not None:
+            await asyncio.wait([flusher])
+
+
+def _removal(batch: Commands) -> Callable[[LoopConnections], Awaitable[Any]]:
+    return lambda connections: routes_of(connections).execute_each(batch)

@@ -68,7 +68,8 @@ class LoopConnections:
             return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
         connection = await self._take()
         try:
-            await connection.connect()  # type: ignore[no-untyped-call]  # at once when connected
+            if not connection.is_connected:  # connect() costs a retry wrapper even then
+                await connection.connect()  # type: ignore[no-untyped-call]
             await connection.send_packed_command(connection.pack_command(*args), False)
             reply = await connection.read_response()
         except ResponseError:
@@ -100,7 +101,8 @@ class LoopConnections:
         connection = await self._take()
         error: ResponseError | None = None
         try:
-            await connection.connect()  # type: ignore[no-untyped-call]
+            if not connection.is_connected:
+                await connection.connect()  # type: ignore[no-untyped-call]
             await connection.send_packed_command(connection.pack_commands([args, wait]), False)
             try:
                 reply = await connection.read_response()
@@ -146,7 +148,8 @@ class LoopConnections:
         connection = await self._take()
         replies: list[Any] = []
         try:
-            await connection.connect()  # type: ignore[no-untyped-call]
+            if not connection.is_connected:
+                await connection.connect()  # type: ignore[no-untyped-call]
             await connection.send_packed_command(connection.pack_commands(sent), False)
             for _ in sent:
                 try:

@@ -108,9 +108,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         self._settings = settings
         self._keys = KeyLayout(settings.key_prefix)
         self._cluster_keys = ClusterKeyLayout(settings.key_prefix) if cluster else None
-        self._stale_entries = (
-            StaleEntryRemovals(settings.max_connections, self._bounded) if cluster else None
-        )
+        self._stale_entries = StaleEntryRemovals(self._bounded) if cluster else None
         self._calls: ScriptCalls | ClusterCalls = (
             ClusterCalls(
                 self._cluster_keys,
