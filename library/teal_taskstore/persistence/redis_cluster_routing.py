@@ -23,6 +23,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from teal_taskstore.persistence.redis_cluster_batches import WriteBatches
 from teal_taskstore.persistence.redis_connections import (
     Address,
     LoopConnections,
@@ -65,12 +66,14 @@ class ClusterRoutes:
         self,
         seed: Address,
         node_connections: Callable[[Address], LoopConnections],
+        batch_timeout: float,
     ) -> None:
         self._seed = seed
         self._node_connections = node_connections
         self._nodes: dict[Address, LoopConnections] = {}
         self._owners: list[Address | None] = []
         self._stale = True
+        self._batches = WriteBatches(self._send_writes, batch_timeout)
 
     @property
     def slot_map(self) -> list[Address | None]:
@@ -247,7 +250,7 @@ class ClusterRoutes:
         local = [first[index] for index in by_node.pop(owner, [])]
         shortfalls: list[ReplicationShortfall] = []
         if by_node:
-            await self._on_nodes(first, by_node, True, [None] * len(first), shortfalls)
+            await self._batched(first, by_node, shortfalls)
         try:
             replies = await self.node(owner).execute_pipeline(
                 [*(command[1] for command in local), args], write=True
@@ -269,6 +272,33 @@ class ClusterRoutes:
         if shortfalls:
             raise ReplicationShortfall(reply, shortfalls[0].acknowledged, shortfalls[0].wanted)
         return reply
+
+    async def _batched(
+        self,
+        commands: list[tuple[str, tuple[Any, ...]]],
+        by_node: dict[Address, list[int]],
+        shortfalls: list[ReplicationShortfall],
+    ) -> None:
+        """Write ``commands`` in the batches of the other writes of this turn (one pipeline
+        per master for all of them, ``WriteBatches``); a redirected one sent again alone."""
+        waiting = [
+            (indexes, self._batches.submit(address, [commands[i][1] for i in indexes]))
+            for address, indexes in by_node.items()
+        ]
+        for indexes, future in waiting:
+            replies, shortfall = await future
+            if shortfall is not None:
+                shortfalls.append(shortfall)
+            for index, reply in zip(indexes, replies, strict=True):
+                if isinstance(reply, Exception):
+                    await self._again(shortfalls, commands[index], True, reply)
+
+    async def _send_writes(self, address: Address, commands: list[tuple[Any, ...]]) -> list[Any]:
+        try:
+            return await self.node(address).execute_pipeline(commands, write=True)
+        except (ConnectionError, TimeoutError, OSError):
+            self._stale = True
+            raise
 
     async def close(self) -> None:
         """Close every node's connections."""

@@ -269,7 +269,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
                 wait=(settings.wait_replicas, settings.wait_timeout_ms),
             )
 
-        return ClusterRoutes((settings.host, settings.port), node)
+        return ClusterRoutes((settings.host, settings.port), node, settings.command_timeout)
 
     def _master_address(self) -> Address | None:
         return None if self._master is None else self._master.address
