@@ -367,6 +367,31 @@ async def test_wait_replicas_rides_with_a_write_sent_after_an_ask(
         await manager.close()
 
 
+async def test_a_task_written_while_its_slot_is_half_moved_waits_for_the_move_to_end(
+    redis_cluster: RedisClusterSet,
+) -> None:
+    """The target answers ``TRYAGAIN`` to a script of an importing slot (not all its keys are
+    there): the write keeps asking the target until the move ends, here abandoned."""
+    flush(redis_cluster)
+    source, target, _ = redis_cluster.masters()
+    slot = max(source.slots)
+    task = make_task(task_ids_in(frozenset({slot}), 1, "moving")[0], ())
+    manager = RedisTaskPersistenceManager(cluster_env(redis_cluster))
+    try:
+        for master in redis_cluster.masters():  # slot map and script caches, before the move
+            await manager.create(make_task(task_ids_in(master.slots, 1, "warm")[0], ()))
+        with redis_cluster.migrating(slot, source, target):
+            writing = asyncio.create_task(manager.create(task))
+            await asyncio.sleep(1.0)
+            assert not writing.done(), "the write gave up while the slot was moving"
+        await writing
+        assert await manager.load(task.task_id) == task
+        with redis_cluster.client(source.port) as direct:
+            assert direct.exists(KEYS.task(task.task_id))
+    finally:
+        await manager.close()
+
+
 def replica_of(cluster: RedisClusterSet, master: ClusterNode) -> ClusterNode:
     return next(n for n in cluster.topology() if n.master_id == master.node_id)
 

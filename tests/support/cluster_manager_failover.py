@@ -85,11 +85,12 @@ async def cluster_manager_failover(cluster: RedisClusterSet, wait_replicas: int)
             acks.append((started, time.monotonic(), task_id))
         result.longest_call_s = max(result.longest_call_s, time.monotonic() - started)
 
-    async def first_ack_after(since: float) -> float:
-        """Seconds from ``since`` to the end of the first create started after it."""
+    async def first_ack_after(since: float, started_after: float) -> float:
+        """Seconds from ``since`` to the end of the first create started after
+        ``started_after``."""
         deadline = time.monotonic() + RECOVERY_BOUND
         while True:
-            ends = [end for started, end, _ in acks if started > since]
+            ends = [end for started, end, _ in acks if started > started_after]
             if ends:
                 return min(ends) - since
             if time.monotonic() > deadline:
@@ -117,7 +118,7 @@ async def _fail_under_writers(
     victim: ClusterNode,
     result: ManagerRecovery,
     writer: Callable[[], Awaitable[None]],
-    first_ack_after: Callable[[float], Awaitable[float]],
+    first_ack_after: Callable[[float, float], Awaitable[float]],
 ) -> None:
     """Kill ``victim`` while the writers run; restart it once its replica took over."""
     stop = asyncio.Event()
@@ -128,14 +129,16 @@ async def _fail_under_writers(
 
     tasks = [asyncio.create_task(until_stopped()) for _ in range(WRITERS)]
     try:
-        await first_ack_after(time.monotonic())
+        now = time.monotonic()
+        await first_ack_after(now, now)
         killed_at = time.monotonic()
         await asyncio.to_thread(cluster.kill_master, victim)
+        dead_at = time.monotonic()  # a create started from here cannot reach the victim
         promoted = await asyncio.to_thread(cluster.wait_for_promotion, victim)
         result.switched_s = time.monotonic() - killed_at
         result.new_port = promoted.port
         await asyncio.to_thread(cluster.heal)  # the killed node back, as the new replica
-        result.first_ack_s = await first_ack_after(killed_at)
+        result.first_ack_s = await first_ack_after(killed_at, dead_at)
         await asyncio.sleep(0.5)  # writers keep going on the promoted master, as agents would
     finally:
         stop.set()

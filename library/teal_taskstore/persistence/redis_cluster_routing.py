@@ -140,7 +140,8 @@ class ClusterRoutes:
                 tries += 1
                 if tries >= TRYAGAIN_LIMIT:
                     raise
-                asking = None
+                # From the node an ASK named, too: sent there again (it answers MOVED if the
+                # move was abandoned), not to the source, which would only ASK again.
                 await asyncio.sleep(TRYAGAIN_PAUSE)
             except (ConnectionError, TimeoutError, OSError):
                 self._stale = True
