@@ -27,6 +27,22 @@ class ReplicationShortfall(Exception):
         self.wanted = wanted
 
 
+def pack_commands(commands: list[tuple[Any, ...]]) -> bytes:
+    """The RESP request of ``commands``, whose arguments are ``str``, ``int`` or ``bytes``.
+
+    redis-py's packer handles more kinds of argument and splits large ones; for the many
+    small commands of a cluster-mode write (an index entry's ``SET`` has five) it costs a
+    quarter of the client's time per write.
+    """
+    out = []
+    for args in commands:
+        out.append(b"*%d\r\n" % len(args))
+        for arg in args:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
 class LoopConnections:
     """Connections for one event loop, and the slots that bound how many are busy.
 
@@ -150,7 +166,7 @@ class LoopConnections:
         try:
             if not connection.is_connected:
                 await connection.connect()  # type: ignore[no-untyped-call]
-            await connection.send_packed_command(connection.pack_commands(sent), False)
+            await connection.send_packed_command(pack_commands(sent), False)
             for _ in sent:
                 try:
                     replies.append(await connection.read_response())
