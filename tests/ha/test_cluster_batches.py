@@ -1,4 +1,5 @@
-"""``WriteBatches``: the index entries of writes resumed in one loop turn share one pipeline.
+"""``WriteBatches``: the index entries of writes resumed in one loop turn share one pipeline;
+and the packer of those pipelines.
 
 No Redis needed: ``send`` records what would be one pipeline to a master.
 """
@@ -7,9 +8,14 @@ import asyncio
 from typing import Any
 
 import pytest
+from redis.asyncio.connection import Connection
 
 from teal_taskstore.persistence.redis_cluster_batches import WriteBatches
-from teal_taskstore.persistence.redis_connections import Address, ReplicationShortfall
+from teal_taskstore.persistence.redis_connections import (
+    Address,
+    ReplicationShortfall,
+    pack_commands,
+)
 
 A: Address = ("127.0.0.1", 1)
 B: Address = ("127.0.0.1", 2)
@@ -82,3 +88,13 @@ async def test_a_batch_that_hangs_ends_at_its_deadline() -> None:
     batches = WriteBatches(Sends(hold=10.0), timeout=0.05)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(batches.submit(A, [("SET", "x")]), 2.0)
+
+
+def test_the_pipelines_packer_writes_what_redis_py_writes() -> None:
+    commands: list[tuple[Any, ...]] = [
+        ("SET", "taskstore:v2:{request:r-é}", "ab12:task", "EX", 3600),
+        ("EVALSHA", "f" * 40, 3, "k1", "k2", "k3", b"\x00\xffbinary", "x" * 10_000),
+        ("WAIT", 1, 250),
+    ]
+    reference = b"".join(Connection().pack_commands(commands))
+    assert pack_commands(commands) == reference
