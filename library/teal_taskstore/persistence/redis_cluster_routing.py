@@ -286,13 +286,18 @@ class ClusterRoutes:
             (indexes, self._batches.submit(address, [commands[i][1] for i in indexes]))
             for address, indexes in by_node.items()
         ]
-        for indexes, future in waiting:
-            replies, shortfall = await future
-            if shortfall is not None:
-                shortfalls.append(shortfall)
-            for index, reply in zip(indexes, replies, strict=True):
-                if isinstance(reply, Exception):
-                    await self._again(shortfalls, commands[index], True, reply)
+        try:
+            for indexes, future in waiting:
+                replies, shortfall = await future
+                if shortfall is not None:
+                    shortfalls.append(shortfall)
+                for index, reply in zip(indexes, replies, strict=True):
+                    if isinstance(reply, Exception):
+                        await self._again(shortfalls, commands[index], True, reply)
+        except BaseException:
+            for _, future in waiting:  # no one will read them now (nor their errors)
+                future.cancel()
+            raise
 
     async def _send_writes(self, address: Address, commands: list[tuple[Any, ...]]) -> list[Any]:
         try:

@@ -15,8 +15,9 @@ A task's keys share the hash tag ``task:<task_id>`` (never empty, and cut at the
 ``}`` the same way for each), so one script writes them atomically in their slot; every key
 a script touches is in its ``KEYS``. Index entries live in their own slots, so they are
 written apart, in this order: the entries of all the task's request ids first (``SET``: one
-pipeline per other master, then those on the task's own master in the pipeline of the
-task's script, before it), then the task's script; the entries of request ids the task
+pipeline per other master, shared with the other writes of the same loop turn, then those
+on the task's own master in the pipeline of the task's script, before it), then the
+task's script; the entries of request ids the task
 dropped are removed after the caller's answer (``redis_cluster_stale_entries``), each only
 if it still holds what the write that last indexed the id for this task put there. A crash
 between leaves entries naming a task without the id, which ``load_by_request_id`` treats as
