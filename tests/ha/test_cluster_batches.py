@@ -1,16 +1,21 @@
-"""``WriteBatches``: the index entries of writes resumed in one loop turn share one pipeline;
-and the packer of those pipelines.
+"""Cluster mode's batching, without Redis: ``WriteBatches`` (the index entries of writes
+resumed in one loop turn share one pipeline), the packer of those pipelines, and
+``StaleEntryRemovals`` (removals after the answer, batched, bounded).
 
 No Redis needed: ``send`` records what would be one pipeline to a master.
 """
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from redis.asyncio.connection import Connection
 
 from teal_taskstore.persistence.redis_cluster_batches import WriteBatches
+from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes
+from teal_taskstore.persistence.redis_cluster_stale_entries import StaleEntryRemovals
 from teal_taskstore.persistence.redis_connections import (
     Address,
     ReplicationShortfall,
@@ -98,3 +103,33 @@ def test_the_pipelines_packer_writes_what_redis_py_writes() -> None:
     ]
     reference = b"".join(Connection().pack_commands(commands))
     assert pack_commands(commands) == reference
+
+
+class Routes:
+    """Stands in for ``ClusterRoutes``: records each ``execute_each`` (one per batch)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    async def execute_each(self, commands: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        self.batches.append([key for key, _ in commands])
+        await asyncio.sleep(0.01)
+        return [1] * len(commands)
+
+
+async def test_removals_are_batched_in_the_background_and_bounded() -> None:
+    routes = Routes()
+
+    async def bounded(call: Callable[[Any], Awaitable[Any]]) -> Any:
+        return await call(connections)
+
+    connections = SimpleNamespace(cluster=routes)
+    removals = StaleEntryRemovals(bounded, limit=3)
+    live = cast(ClusterRoutes, routes)
+    await removals.remove(live, [("a", ()), ("b", ())])
+    await removals.remove(live, [("c", ())])
+    assert routes.batches == []  # queued: the caller did not wait
+    await removals.remove(live, [("d", ())])  # the queue is full: removed before returning
+    assert routes.batches[0] == ["d"]
+    await removals.wait()
+    assert routes.batches == [["d"], ["a", "b", "c"]]
