@@ -13,7 +13,7 @@ The library's manager is measured the same way: every operation at concurrency 6
 standalone mode (straight to the master), in sentinel mode and in cluster mode, each beside
 the bare client of its kind in the same round, so the modes' ratios can be compared
 (target: within 0.05 of standalone); then the manager's own failover recoveries with and
-without TA_REDIS_WAIT_REPLICAS.
+without TA_REDIS_WAIT_REPLICAS (each Sentinel kind, and kill -9 of a cluster master).
 
     .venv/bin/python scripts/bench_ha.py [--ops 10000] [--rounds 3] [--no-failovers]
 
@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.bench_library import make_task, one_round
+from support.cluster_manager_failover import cluster_manager_failover
 from support.failover_scenarios import (
     SENTINEL_FAILURES,
     Recovery,
@@ -137,6 +138,7 @@ async def manager_rows(
                     ratio = result.ops_per_second / results[reference].ops_per_second
                     ratios.setdefault(mode, {}).setdefault(name, []).append(ratio)
                     ratios[mode].setdefault(f"{name} ops/s", []).append(result.ops_per_second)
+                    ratios[mode].setdefault(f"{name} cpu", []).append(result.cpu_us)
     finally:
         for manager, bare in modes.values():
             await manager.close()
@@ -149,31 +151,42 @@ async def manager_rows(
 
 
 def print_manager(rows: dict[str, dict[str, float]]) -> None:
-    print(f"the library's manager, concurrency {CONCURRENCY}: ratio to the bare command")
     print(
-        f"  {'operation':<20}{'standalone':>22}{'sentinel':>22}{'cluster':>22}"
+        f"the library's manager, concurrency {CONCURRENCY}: ops/s, ratio to the bare command,"
+        " client CPU per operation"
+    )
+    print(
+        f"  {'operation':<20}{'standalone':>29}{'sentinel':>29}{'cluster':>29}"
         "  difference to standalone (sentinel, cluster)"
     )
-    for name in [n for n in rows["standalone"] if not n.endswith("ops/s")]:
+    for name in [n for n in rows["standalone"] if not n.endswith(("ops/s", "cpu"))]:
         cells = [
             f"{rows[mode][name + ' ops/s']:>9,.0f}/s {rows[mode][name]:.2f}x"
+            f" {rows[mode][name + ' cpu']:>4.0f} us"
             for mode in ("standalone", "sentinel", "cluster")
         ]
         verdicts = []
         for mode in ("sentinel", "cluster"):
             difference = rows[mode][name] - rows["standalone"][name]
             verdicts.append(f"{difference:+.2f} ({'met' if abs(difference) <= 0.05 else 'MISSED'})")
-        print(f"  {name:<20}{''.join(f'{c:>22}' for c in cells)}  {', '.join(verdicts)}")
+        print(f"  {name:<20}{''.join(f'{c:>29}' for c in cells)}  {', '.join(verdicts)}")
     print()
 
 
-async def manager_recovery_rows(sentinel_set: RedisSentinelSet) -> list[ManagerRecovery]:
-    """The manager's own failovers with TA_REDIS_WAIT_REPLICAS 0 and 1 (2: planned switch)."""
+async def manager_recovery_rows(
+    sentinel_set: RedisSentinelSet, cluster: RedisClusterSet
+) -> list[ManagerRecovery]:
+    """The manager's own failovers with TA_REDIS_WAIT_REPLICAS 0 and 1 (and the planned
+    switch with 2, every replica)."""
     recoveries = []
-    runs = [(kind, n) for n in (0, 1) for kind in SENTINEL_FAILURES]
-    for kind, wait_replicas in [*runs, ("SENTINEL FAILOVER", 2)]:
-        await asyncio.to_thread(sentinel_set.heal)
-        recoveries.append(await manager_failover(sentinel_set, kind, wait_replicas))
+    for wait_replicas in (0, 1):
+        for kind in SENTINEL_FAILURES:
+            await asyncio.to_thread(sentinel_set.heal)
+            recoveries.append(await manager_failover(sentinel_set, kind, wait_replicas))
+        await asyncio.to_thread(cluster.heal)
+        recoveries.append(await cluster_manager_failover(cluster, wait_replicas))
+    await asyncio.to_thread(sentinel_set.heal)
+    recoveries.append(await manager_failover(sentinel_set, "SENTINEL FAILOVER", 2))
     return recoveries
 
 
@@ -232,8 +245,11 @@ async def run(ops: int, rounds: int, failovers: bool) -> None:
         print_manager(await manager_rows(sentinel_set, cluster, ops, rounds))
         if failovers:
             print_recoveries(await recovery_rows(sentinel_set, cluster))
-            print("the library's manager, 32 writers (tests/support/manager_failover.py)")
-            for recovery in await manager_recovery_rows(sentinel_set):
+            print(
+                "the library's manager, 32 writers (tests/support/manager_failover.py,"
+                " cluster_manager_failover.py)"
+            )
+            for recovery in await manager_recovery_rows(sentinel_set, cluster):
                 print(f"  {recovery}")
     finally:
         sentinel_set.cleanup()

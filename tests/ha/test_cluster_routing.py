@@ -29,7 +29,7 @@ def routes_for(cluster: RedisClusterSet) -> ClusterRoutes:
     def node(address: Address) -> LoopConnections:
         return LoopConnections(loop, 16, connect=lambda: settings.connection(address))
 
-    return ClusterRoutes(("127.0.0.1", cluster.seed_port), node)
+    return ClusterRoutes(("127.0.0.1", cluster.seed_port), node, batch_timeout=5.0)
 
 
 def owner_ports(cluster: RedisClusterSet) -> dict[int, int]:

@@ -23,7 +23,12 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from teal_taskstore.persistence.redis_connections import Address, LoopConnections
+from teal_taskstore.persistence.redis_cluster_batches import WriteBatches
+from teal_taskstore.persistence.redis_connections import (
+    Address,
+    LoopConnections,
+    ReplicationShortfall,
+)
 
 SLOT_COUNT = 16384
 # Redirects followed for one command before giving up: a reshard moves a slot once.
@@ -61,12 +66,14 @@ class ClusterRoutes:
         self,
         seed: Address,
         node_connections: Callable[[Address], LoopConnections],
+        batch_timeout: float,
     ) -> None:
         self._seed = seed
         self._node_connections = node_connections
         self._nodes: dict[Address, LoopConnections] = {}
         self._owners: list[Address | None] = []
         self._stale = True
+        self._batches = WriteBatches(self._send_writes, batch_timeout)
 
     @property
     def slot_map(self) -> list[Address | None]:
@@ -96,13 +103,15 @@ class ClusterRoutes:
             return
         raise SlotMapError("no cluster node answered CLUSTER SLOTS: " + "; ".join(errors))
 
-    async def execute(self, key: str, *args: Any, write: bool = False) -> Any:
+    async def execute(
+        self, key: str, *args: Any, write: bool = False, asking: Address | None = None
+    ) -> Any:
         """Send ``args`` to the master of ``key``'s slot, following ``MOVED`` and ``ASK``.
 
-        ``write`` sends it with ``execute_write`` (``WAIT`` pipelined when configured).
+        ``write`` sends it with ``execute_write`` (``WAIT`` pipelined when configured);
+        ``asking`` is where an ``ASK`` already received points (it is sent there first).
         """
         slot = key_slot(key.encode())
-        asking: Address | None = None
         redirects = tries = 0
         while redirects < MAX_REDIRECTS:
             if asking is not None:
@@ -118,7 +127,7 @@ class ClusterRoutes:
             connections = self.node(address)
             try:
                 if asking is not None:
-                    return await connections.execute_asking(*args)
+                    return await connections.execute_asking(*args, write=write)
                 if write:
                     return await connections.execute_write(*args)
                 return await connections.execute(*args)
@@ -131,7 +140,8 @@ class ClusterRoutes:
                 tries += 1
                 if tries >= TRYAGAIN_LIMIT:
                     raise
-                asking = None
+                # From the node an ASK named, too: sent there again (it answers MOVED if the
+                # move was abandoned), not to the source, which would only ASK again.
                 await asyncio.sleep(TRYAGAIN_PAUSE)
             except (ConnectionError, TimeoutError, OSError):
                 self._stale = True
@@ -139,38 +149,162 @@ class ClusterRoutes:
         self._stale = True
         raise SlotMapError(f"slot {slot} still redirected after {MAX_REDIRECTS} tries")
 
-    async def execute_each(self, commands: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    def _owner(self, key: str) -> Address:
+        owner = self._owners[key_slot(key.encode())]
+        if owner is None:
+            self._stale = True
+            raise SlotMapError(f"the slot of {key!r} is served by no master")
+        return owner
+
+    async def execute_each(
+        self, commands: list[tuple[str, tuple[Any, ...]]], *, write: bool = False
+    ) -> list[Any]:
         """Run ``(key, args)`` commands: one pipeline per master, the masters at once.
 
         A command redirected (or failed with another error reply) is sent again alone
-        through :meth:`execute`, which follows the redirect or raises the error.
+        through :meth:`execute`, which follows the redirect or raises the error. With
+        ``write``, each pipeline ends with ``WAIT`` (when configured); a shortfall is raised
+        once every command has run, as ``ReplicationShortfall`` carrying all the replies.
         """
         if self._stale or not self._owners:
             await self.refresh()
+        replies: list[Any] = [None] * len(commands)
+        shortfalls: list[ReplicationShortfall] = []
+        await self._on_nodes(commands, self._by_node(commands), write, replies, shortfalls)
+        if shortfalls:
+            raise ReplicationShortfall(replies, shortfalls[0].acknowledged, shortfalls[0].wanted)
+        return replies
+
+    def _by_node(self, commands: list[tuple[str, tuple[Any, ...]]]) -> dict[Address, list[int]]:
+        """The indexes of ``commands`` grouped by the master of each one's key."""
         by_node: dict[Address, list[int]] = {}
         for index, (key, _) in enumerate(commands):
-            owner = self._owners[key_slot(key.encode())]
-            if owner is None:
-                self._stale = True
-                raise SlotMapError(f"the slot of {key!r} is served by no master")
-            by_node.setdefault(owner, []).append(index)
-        replies: list[Any] = [None] * len(commands)
+            by_node.setdefault(self._owner(key), []).append(index)
+        return by_node
+
+    async def _on_nodes(
+        self,
+        commands: list[tuple[str, tuple[Any, ...]]],
+        by_node: dict[Address, list[int]],
+        write: bool,
+        replies: list[Any],
+        shortfalls: list[ReplicationShortfall],
+    ) -> None:
+        """One pipeline per master of ``by_node``, at once; each reply put in ``replies``."""
 
         async def on_node(address: Address, indexes: list[int]) -> None:
+            sent = [commands[index][1] for index in indexes]
             try:
-                answers = await self.node(address).execute_pipeline(
-                    [commands[index][1] for index in indexes]
-                )
+                answers = await self.node(address).execute_pipeline(sent, write=write)
+            except ReplicationShortfall as shortfall:
+                answers = shortfall.reply
+                shortfalls.append(shortfall)
             except (ConnectionError, TimeoutError, OSError):
                 self._stale = True
                 raise
             for index, answer in zip(indexes, answers, strict=True):
                 if isinstance(answer, Exception):
-                    answer = await self.execute(commands[index][0], *commands[index][1])
+                    answer = await self._again(shortfalls, commands[index], write, answer)
                 replies[index] = answer
 
-        await asyncio.gather(*(on_node(address, indexes) for address, indexes in by_node.items()))
-        return replies
+        if len(by_node) == 1:  # no task to make (a gather wraps each coroutine in one)
+            ((address, indexes),) = by_node.items()
+            await on_node(address, indexes)
+        else:
+            await asyncio.gather(*(on_node(a, indexes) for a, indexes in by_node.items()))
+
+    async def _again(
+        self,
+        shortfalls: list[ReplicationShortfall],
+        command: tuple[str, tuple[Any, ...]],
+        write: bool,
+        reply: Exception,
+    ) -> Any:
+        """A command of a pipeline sent again alone: its ``reply`` redirected it (another
+        error reply is raised by sending it again); a ``WAIT`` shortfall is kept."""
+        if isinstance(reply, MovedError):
+            self._owners[reply.slot_id] = (reply.host, reply.port)
+        asked = (reply.host, reply.port) if type(reply) is AskError else None
+        try:
+            return await self.execute(command[0], *command[1], write=write, asking=asked)
+        except ReplicationShortfall as shortfall:
+            shortfalls.append(shortfall)
+            return shortfall.reply
+
+    async def execute_after(
+        self, first: list[tuple[str, tuple[Any, ...]]], key: str, *args: Any
+    ) -> Any:
+        """Write the ``(key, args)`` commands of ``first``, then ``args`` on ``key``'s master.
+
+        Two round trips at most: the commands of ``first`` whose keys other masters serve go
+        first (one pipeline per master, at once); those served by ``key``'s master go in one
+        pipeline with ``args``, before it, so Redis runs them first. Each pipeline carries
+        ``WAIT`` when configured; a shortfall anywhere is raised (``ReplicationShortfall``
+        with ``args``'s reply) once everything has run. Should one of the commands sharing
+        the master be redirected (its slot moved, the key's did not), it is sent again where
+        it went before this returns. Returns ``args``'s reply.
+        """
+        if self._stale or not self._owners:
+            await self.refresh()
+        owner = self._owner(key)
+        by_node = self._by_node(first)
+        local = [first[index] for index in by_node.pop(owner, [])]
+        shortfalls: list[ReplicationShortfall] = []
+        if by_node:
+            await self._batched(first, by_node, shortfalls)
+        try:
+            replies = await self.node(owner).execute_pipeline(
+                [*(command[1] for command in local), args], write=True
+            )
+        except ReplicationShortfall as shortfall:
+            replies = shortfall.reply
+            shortfalls.append(shortfall)
+        except (ConnectionError, TimeoutError, OSError):
+            self._stale = True
+            raise
+        for command, reply in zip(local, replies, strict=False):
+            if isinstance(reply, Exception):
+                await self._again(shortfalls, command, True, reply)
+        reply = replies[-1]
+        if isinstance(reply, MovedError | AskError | TryAgainError):
+            reply = await self._again(shortfalls, (key, args), True, reply)
+        elif isinstance(reply, Exception):
+            raise reply
+        if shortfalls:
+            raise ReplicationShortfall(reply, shortfalls[0].acknowledged, shortfalls[0].wanted)
+        return reply
+
+    async def _batched(
+        self,
+        commands: list[tuple[str, tuple[Any, ...]]],
+        by_node: dict[Address, list[int]],
+        shortfalls: list[ReplicationShortfall],
+    ) -> None:
+        """Write ``commands`` in the batches of the other writes of this turn (one pipeline
+        per master for all of them, ``WriteBatches``); a redirected one sent again alone."""
+        waiting = [
+            (indexes, self._batches.submit(address, [commands[i][1] for i in indexes]))
+            for address, indexes in by_node.items()
+        ]
+        try:
+            for indexes, future in waiting:
+                replies, shortfall = await future
+                if shortfall is not None:
+                    shortfalls.append(shortfall)
+                for index, reply in zip(indexes, replies, strict=True):
+                    if isinstance(reply, Exception):
+                        await self._again(shortfalls, commands[index], True, reply)
+        except BaseException:
+            for _, future in waiting:  # no one will read them now (nor their errors)
+                future.cancel()
+            raise
+
+    async def _send_writes(self, address: Address, commands: list[tuple[Any, ...]]) -> list[Any]:
+        try:
+            return await self.node(address).execute_pipeline(commands, write=True)
+        except (ConnectionError, TimeoutError, OSError):
+            self._stale = True
+            raise
 
     async def close(self) -> None:
         """Close every node's connections."""
@@ -178,3 +312,10 @@ class ClusterRoutes:
         self._nodes.clear()
         for connections in nodes:
             await connections.close()
+
+
+def routes_of(connections: LoopConnections) -> ClusterRoutes:
+    """The loop's cluster routes (set on every loop's connections in cluster mode)."""
+    routes = connections.cluster
+    assert routes is not None, "cluster calls need cluster connections"
+    return routes

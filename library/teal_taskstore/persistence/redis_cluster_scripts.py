@@ -4,17 +4,22 @@ Key layout, version 2, used only with ``TA_REDIS_MODE=cluster`` (``<prefix>`` is
 ``TA_REDIS_KEY_PREFIX``)::
 
     <prefix>taskstore:v2:{task:<task_id>}:task           STRING "<version>:<writer>:<JSON>"
-    <prefix>taskstore:v2:{task:<task_id>}:requests       SET of the task's request ids
+    <prefix>taskstore:v2:{task:<task_id>}:requests       HASH request id -> the token of the
+                                                         write that last wrote its entry
     <prefix>taskstore:v2:{task:<task_id>}:receipt:<tok>  STRING, what the write did
-    <prefix>taskstore:v2:{request:<request_id>}          STRING, the id of the task that
-                                                         wrote the request id last
+    <prefix>taskstore:v2:{request:<request_id>}          STRING "<token>:<task_id>": the
+                                                         write (token) and task that wrote
+                                                         the request id last
 
 A task's keys share the hash tag ``task:<task_id>`` (never empty, and cut at the first
 ``}`` the same way for each), so one script writes them atomically in their slot; every key
 a script touches is in its ``KEYS``. Index entries live in their own slots, so they are
-written apart, in this order: the entries of all the task's request ids first (``SET``, one
-pipeline per master, the masters at once), then the task's script, then the removal of the
-entries of request ids the task dropped (each only if it still names this task). A crash
+written apart, in this order: the entries of all the task's request ids first (``SET``: one
+pipeline per other master, shared with the other writes of the same loop turn, then those
+on the task's own master in the pipeline of the task's script, before it), then the
+task's script; the entries of request ids the task
+dropped are removed after the caller's answer (``redis_cluster_stale_entries``), each only
+if it still holds what the write that last indexed the id for this task put there. A crash
 between leaves entries naming a task without the id, which ``load_by_request_id`` treats as
 absent; an acknowledged task's ids always have their entries.
 """
@@ -25,7 +30,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes
+from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes, routes_of
+from teal_taskstore.persistence.redis_cluster_stale_entries import StaleEntryRemovals
 from teal_taskstore.persistence.redis_connections import LoopConnections
 from teal_taskstore.persistence.redis_scripts import (
     LuaScript,
@@ -70,35 +76,27 @@ class ClusterKeyLayout:
         return self._tagged(f"request:{request_id}")
 
 
-def routes_of(connections: LoopConnections) -> ClusterRoutes:
-    """The loop's cluster routes (set on every loop's connections in cluster mode)."""
-    routes = connections.cluster
-    assert routes is not None, "cluster calls need cluster connections"
-    return routes
-
-
 async def run_script(
-    routes: ClusterRoutes, script: LuaScript, keys: tuple[str, ...], *args: Any, write: bool
+    routes: ClusterRoutes, script: LuaScript, keys: tuple[str, ...], *args: Any
 ) -> Any:
-    """``EVALSHA`` on the master of ``keys[0]``; a node without the script gets ``EVAL``."""
+    """A read-only script by ``EVALSHA`` on the master of ``keys[0]``; ``EVAL`` on a node
+    without it."""
     try:
-        return await routes.execute(
-            keys[0], "EVALSHA", script.sha, len(keys), *keys, *args, write=write
-        )
+        return await routes.execute(keys[0], "EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:
-        return await routes.execute(
-            keys[0], "EVAL", script.source, len(keys), *keys, *args, write=write
-        )
+        return await routes.execute(keys[0], "EVAL", script.source, len(keys), *keys, *args)
 
 
 class ClusterWrite:
     """One write: index entries, the task's script, stale entries removed; repeatable.
 
-    Every attempt after the first tells the script it is a retry, so it answers from the
-    receipt of an attempt that went through. The reply has the shape of layout v1's.
+    Two round trips on the caller's path at most (:meth:`ClusterRoutes.execute_after`); the
+    stale entries are removed after the answer. Every attempt after the first tells the
+    script it is a retry, so it answers from the receipt of an attempt that went through.
+    The reply has the shape of layout v1's.
     """
 
-    script: LuaScript | None = None  # each node's script cache is filled by run_script
+    script: LuaScript | None = None  # each node's script cache is filled by _run
 
     def __init__(
         self,
@@ -122,50 +120,50 @@ class ClusterWrite:
         return self._run(routes_of(connections))
 
     async def _run(self, routes: ClusterRoutes) -> Any:
-        calls, keys = self._calls, self._calls.keys
+        calls, keys, task_id = self._calls, self._calls.keys, self._task_id
         retry = "1" if self._retrying else "0"
         self._retrying = True
-        if self._request_ids:
-            await routes.execute_each(
-                [
-                    (keys.request(i), calls.index_command(i, self._task_id))
-                    for i in self._request_ids
-                ]
-            )
         token = self._context[2]
-        task_keys = (
-            keys.task(self._task_id),
-            keys.task_requests(self._task_id),
-            keys.receipt(self._task_id, token),
-        )
-        reply = await run_script(
-            routes,
-            self._script,
-            task_keys,
-            pack_strings([*self._context, retry]),
-            *self._arguments,
-            write=True,
-        )
+        entries = [
+            (keys.request(i), calls.index_command(i, entry_value(token, task_id)))
+            for i in self._request_ids
+        ]
+        task_keys = (keys.task(task_id), keys.task_requests(task_id), keys.receipt(task_id, token))
+        arguments = (pack_strings([*self._context, retry]), *self._arguments)
+        try:
+            reply = await routes.execute_after(
+                entries, task_keys[0], "EVALSHA", self._script.sha, 3, *task_keys, *arguments
+            )
+        except NoScriptError:  # this node's first run of the script; the entries are written
+            reply = await routes.execute(
+                task_keys[0], "EVAL", self._script.source, 3, *task_keys, *arguments, write=True
+            )
         if not isinstance(reply, list):
             return reply
-        result, dropped = int(reply[0]), [bytes(i).decode() for i in reply[1:]]
+        dropped = [bytes(i).decode() for i in reply[1:]]
         if dropped:
-            await routes.execute_each(
+            await calls.stale_entries.remove(
+                routes,
                 [
                     (
-                        keys.request(i),
+                        keys.request(request_id),
                         (
                             "EVAL",
                             UNINDEX_SCRIPT.source,
                             1,
-                            keys.request(i),
-                            self._task_id,
+                            keys.request(request_id),
+                            entry_value(writer, task_id),
                         ),
                     )
-                    for i in dropped
-                ]
+                    for request_id, writer in zip(dropped[::2], dropped[1::2], strict=True)
+                ],
             )
-        return result
+        return int(reply[0])
+
+
+def entry_value(token: str, task_id: str) -> str:
+    """An index entry as the write with ``token`` makes it (tokens are hex: no colon)."""
+    return f"{token}:{task_id}"
 
 
 class ClusterRead:
@@ -182,27 +180,34 @@ class ClusterRead:
 
     async def _run(self, routes: ClusterRoutes) -> Any:
         entry = self._keys.request(self._request_id)
-        task_id = await routes.execute(entry, "GET", entry)
-        if task_id is None:
+        value = await routes.execute(entry, "GET", entry)
+        if value is None:
             return None
-        named = bytes(task_id).decode()
+        named = bytes(value).partition(b":")[2].decode()
         task_keys = (self._keys.task(named), self._keys.task_requests(named))
-        return await run_script(routes, LOAD_SCRIPT, task_keys, self._request_id, write=False)
+        return await run_script(routes, LOAD_SCRIPT, task_keys, self._request_id)
 
 
 class ClusterCalls:
     """Builds cluster mode's operations (the counterpart of ``ScriptCalls``)."""
 
-    def __init__(self, keys: ClusterKeyLayout, ttl_seconds: int, receipt_seconds: int) -> None:
+    def __init__(
+        self,
+        keys: ClusterKeyLayout,
+        ttl_seconds: int,
+        receipt_seconds: int,
+        stale_entries: StaleEntryRemovals,
+    ) -> None:
         self.keys = keys
+        self.stale_entries = stale_entries
         self._ttl = ttl_seconds
         self._receipt = str(receipt_seconds)
 
-    def index_command(self, request_id: str, task_id: str) -> tuple[Any, ...]:
+    def index_command(self, request_id: str, value: str) -> tuple[Any, ...]:
         entry = self.keys.request(request_id)
         if self._ttl > 0:
-            return ("SET", entry, task_id, "EX", self._ttl)
-        return ("SET", entry, task_id)
+            return ("SET", entry, value, "EX", self._ttl)
+        return ("SET", entry, value)
 
     def _write(
         self,

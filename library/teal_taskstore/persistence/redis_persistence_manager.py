@@ -45,14 +45,14 @@ from teal_taskstore.errors import (
 )
 from teal_taskstore.models import AgentTask
 from teal_taskstore.persistence.deadlines import OperationDeadlines
-from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes
+from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes, routes_of
 from teal_taskstore.persistence.redis_cluster_scripts import (
     ClusterCalls,
     ClusterKeyLayout,
     ClusterRead,
     ClusterWrite,
-    routes_of,
 )
+from teal_taskstore.persistence.redis_cluster_stale_entries import StaleEntryRemovals
 from teal_taskstore.persistence.redis_connections import (
     ConnectionsPerLoop,
     LoopConnections,
@@ -108,9 +108,15 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
         self._settings = settings
         self._keys = KeyLayout(settings.key_prefix)
         self._cluster_keys = ClusterKeyLayout(settings.key_prefix) if cluster else None
+        self._stale_entries = StaleEntryRemovals(self._bounded) if cluster else None
         self._calls: ScriptCalls | ClusterCalls = (
-            ClusterCalls(self._cluster_keys, settings.ttl_seconds, settings.retry_window_seconds)
-            if self._cluster_keys is not None
+            ClusterCalls(
+                self._cluster_keys,
+                settings.ttl_seconds,
+                settings.retry_window_seconds,
+                self._stale_entries,
+            )
+            if self._cluster_keys is not None and self._stale_entries is not None
             else ScriptCalls(self._keys, settings.ttl_seconds, settings.retry_window_seconds)
         )
         self._master = SentinelMaster(settings) if settings.mode == "sentinel" else None
@@ -237,12 +243,15 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
     async def close(self) -> None:
         """Close this event loop's connections once its operations in flight have ended.
 
-        Those end within their deadline. A manager used again afterwards opens new
-        connections; a client passed in by the caller is left open.
+        Those end within their deadline, as do the stale index entries' removals that
+        cluster-mode writes leave running after their answer. A manager used again
+        afterwards opens new connections; a client passed in by the caller is left open.
         """
         in_flight = self._deadlines.in_flight(asyncio.get_running_loop())
         if in_flight:
             await asyncio.wait(in_flight)
+        if self._stale_entries is not None:  # cluster mode: removals those writes started
+            await self._stale_entries.wait()
         await self._connections.close_current()
         if self._master is not None:
             await self._master.close_current()
@@ -263,7 +272,7 @@ class RedisTaskPersistenceManager(TaskPersistenceManager):
                 wait=(settings.wait_replicas, settings.wait_timeout_ms),
             )
 
-        return ClusterRoutes((settings.host, settings.port), node)
+        return ClusterRoutes((settings.host, settings.port), node, settings.command_timeout)
 
     def _master_address(self) -> Address | None:
         return None if self._master is None else self._master.address

@@ -1,6 +1,6 @@
--- create (cluster mode): store a new task and its request-id set.
+-- create (cluster mode): store a new task and its request ids.
 --
--- KEYS  the task, its request-id set, this write's receipt (see cluster_helpers.lua)
+-- KEYS  the task, its request ids (HASH), this write's receipt (see cluster_helpers.lua)
 -- ARGV[1]  the write's context, packed; ARGV[2] the request ids, packed; ARGV[3] task JSON
 --
 -- Returns 1 when created (or when this token already created it); 0 if the id exists.

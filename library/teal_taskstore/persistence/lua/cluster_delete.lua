@@ -1,10 +1,10 @@
--- delete (cluster mode): remove a task and its request-id set.
+-- delete (cluster mode): remove a task and its request ids.
 --
--- KEYS  the task, its request-id set, this write's receipt (see cluster_helpers.lua)
+-- KEYS  the task, its request ids (HASH), this write's receipt (see cluster_helpers.lua)
 -- ARGV[1]  the write's context, packed
 --
--- Returns {1, request ids the task had...} when deleted ({1} when this token already
--- deleted it); {0} if the task is absent.
+-- Returns {1, each request id the task had followed by the token that wrote its entry...}
+-- when deleted ({1} when this token already deleted it); {0} if the task is absent.
 
 local c = context()
 local earlier = earlier_result(c)

@@ -1,7 +1,9 @@
--- Removes a stale index entry (cluster mode) if it still names this task.
+-- Removes a stale index entry (cluster mode) if it still holds what the write that last
+-- indexed the request id for this task put there: a later write that indexed it again wrote
+-- another token, and its entry stays.
 --
 -- KEYS[1]  the request id's index entry
--- ARGV[1]  the task id
+-- ARGV[1]  the entry as that write made it, "<token>:<task id>"
 --
 -- Returns 1 if removed, else 0.
 

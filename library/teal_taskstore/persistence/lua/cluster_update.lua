@@ -1,11 +1,11 @@
--- update (cluster mode): replace a stored task and its request-id set.
+-- update (cluster mode): replace a stored task and its request ids.
 --
--- KEYS  the task, its request-id set, this write's receipt (see cluster_helpers.lua)
+-- KEYS  the task, its request ids (HASH), this write's receipt (see cluster_helpers.lua)
 -- ARGV[1]  the write's context, packed; ARGV[2] the request ids, packed; ARGV[3] task JSON
 --
--- Returns {new version, request ids dropped...} (a retry answered from the receipt drops
--- none: its entries are left stale, which readers ignore); {0} if the task is absent;
--- {-1 - stored version} on a conflict.
+-- Returns {new version, request id dropped, the token that wrote its entry, ...} (a retry
+-- answered from the receipt drops none: its entries are left stale, which readers ignore);
+-- {0} if the task is absent; {-1 - stored version} on a conflict.
 
 local c = context()
 local earlier = earlier_result(c)
