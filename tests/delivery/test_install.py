@@ -16,7 +16,7 @@ from support.samples import MEMORY, agent_deployment, managed_with_storage, task
 from taskstore_dev.envtest import ControlPlane
 from taskstore_dev.envtest.operator_process import running_operator
 from taskstore_dev.envtest.pytest_plugin import InstallCrd, wait_until
-from taskstore_dev.paths import CHART_DIR, REPO_ROOT
+from taskstore_dev.paths import CHART_DIR, MANIFEST_PATH, REPO_ROOT
 from taskstore_operator.api.crd import CRD_NAME, build_crd
 
 from .conftest import Helm
@@ -224,12 +224,35 @@ def test_bad_values_fail_the_install(release: Release) -> None:
     assert "at '/replicas': got string, want integer" in result.stderr
 
 
+def run_stores(plane: ControlPlane, namespace: str, stores: dict[str, Any], log: Path) -> None:
+    """Run the operator until each of ``stores`` (name: spec), with an agent opting in, has a
+    status. It runs as a local process: no kubelet runs the pod the install made."""
+    with running_operator(plane.kubeconfig, log, serve=True) as operator:
+        for name, spec in stores.items():
+            for manifest in (agent_deployment(f"agent-{name}", name), taskstore(name, spec)):
+                applied = plane.kubectl(
+                    "apply", "-n", namespace, "-f", "-", input_text=json.dumps(manifest)
+                )
+                assert applied.returncode == 0, applied.stderr
+
+        def reconciled() -> bool:
+            return all(
+                (_kubectl_json(plane, "get", "taskstore", name, "-n", namespace) or {}).get(
+                    "status"
+                )
+                for name in stores
+            )
+
+        wait_until("the stores reconciled", reconciled, timeout=TIMEOUT)
+        wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+
+
 def test_plain_manifests_apply_and_delete_leaving_nothing_stuck(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     """`kubectl delete -f` of the manifests takes the CRD and every TaskStore with it."""
     plane = control_plane
-    manifests = str(REPO_ROOT / "deploy" / "taskstore-operator.yaml")
+    manifests = str(MANIFEST_PATH)
     stores = f"plain-{secrets.token_hex(3)}"
     try:
         applied = plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", manifests)
@@ -239,24 +262,7 @@ def test_plain_manifests_apply_and_delete_leaving_nothing_stuck(
             get(plane, "-n", "taskstore-system", kind, name)
         get(plane, "clusterrolebinding", "taskstore-operator")
         plane.request_json("POST", "/api/v1/namespaces", {"metadata": {"name": stores}})
-        # The manifests' pod never runs (no kubelet): the operator runs as a local process.
-        log = tmp_path / "operator.log"
-        with running_operator(plane.kubeconfig, log, serve=True) as operator:
-            for manifest in (agent_deployment("agent", "mem"), taskstore("mem", MEMORY)):
-                created = plane.kubectl(
-                    "apply", "-n", stores, "-f", "-", input_text=json.dumps(manifest)
-                )
-                assert created.returncode == 0, created.stderr
-            wait_until(
-                "the store reconciled",
-                lambda: bool(
-                    (_kubectl_json(plane, "get", "taskstore", "mem", "-n", stores) or {}).get(
-                        "status"
-                    )
-                ),
-                timeout=TIMEOUT,
-            )
-            wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+        run_stores(plane, stores, {"mem": MEMORY}, tmp_path / "operator.log")
 
         deleted = plane.kubectl("delete", "-f", manifests, f"--timeout={int(TIMEOUT)}s")
         assert deleted.returncode == 0, deleted.stderr
@@ -312,28 +318,8 @@ def test_after_helm_uninstall_stores_and_their_namespace_are_deleted(
                                        "metadata": {"name": stores}},
     )  # fmt: skip
     try:
-        # The chart's pod never runs (no kubelet): the operator runs as a local process.
-        log = tmp_path / "operator.log"
-        with running_operator(plane.kubeconfig, log, serve=True) as operator:
-            for name, spec in {"mem": MEMORY, "red": managed_with_storage("Delete")}.items():
-                for manifest in (agent_deployment(f"agent-{name}", name), taskstore(name, spec)):
-                    applied = plane.kubectl(
-                        "apply", "-n", stores, "-f", "-", input_text=json.dumps(manifest)
-                    )
-                    assert applied.returncode == 0, applied.stderr
-            wait_until(
-                "the stores reconciled",
-                lambda: all(
-                    (
-                        (_kubectl_json(plane, "get", "taskstore", name, "-n", stores) or {}).get(
-                            "status"
-                        )
-                    )
-                    for name in ("mem", "red")
-                ),
-                timeout=TIMEOUT,
-            )
-            wait_until("the operator idle", operator.idle, timeout=TIMEOUT)
+        stores_run = {"mem": MEMORY, "red": managed_with_storage("Delete")}
+        run_stores(plane, stores, stores_run, tmp_path / "operator.log")
         uninstalled = release.uninstall()
         assert uninstalled.returncode == 0, uninstalled.stderr
 

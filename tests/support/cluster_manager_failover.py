@@ -21,7 +21,7 @@ from redis.crc import key_slot
 
 from support.failover_scenarios import RECOVERY_BOUND
 from support.library_backends import cluster_env, make_task
-from support.manager_failover import SETTINGS, WRITERS, ManagerRecovery, _replicas_acknowledge
+from support.manager_failover import SETTINGS, WRITERS, ManagerRecovery, replicas_acknowledge
 from support.redis_cluster import DATA_PASSWORD, ClusterNode, RedisClusterSet
 from teal_taskstore import PersistenceError, RedisTaskPersistenceManager
 from teal_taskstore.persistence.redis_cluster_scripts import ClusterKeyLayout
@@ -102,7 +102,7 @@ async def cluster_manager_failover(cluster: RedisClusterSet, wait_replicas: int)
         result.acknowledged = len(acks)
         result.lost = await lost_creates(manager, [task_id for _, _, task_id in acks])
         async with redis.asyncio.Redis(port=result.new_port, password=DATA_PASSWORD) as promoted:
-            await _replicas_acknowledge(promoted, wait_replicas)
+            await replicas_acknowledge(promoted, wait_replicas)
         # The same manager, not rebuilt, writes to the promoted master.
         after = make_task(task_ids_in(victim.slots, 1, "after")[0], ("after-req",))
         await manager.create(after)

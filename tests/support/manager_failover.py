@@ -142,7 +142,7 @@ async def manager_failover(
         # The replicas re-attach to the new master in the background (a full resync for the
         # healed one): with TA_REDIS_WAIT_REPLICAS the next write waits for that, as an agent
         # would, so wait until the new master has that many replicas acknowledging writes.
-        await _replicas_acknowledge(new_master, wait_replicas)
+        await replicas_acknowledge(new_master, wait_replicas)
     # The same manager, not rebuilt, works on the new master.
     after = make_task("after-failover", ("after-req",))
     await manager.create(after)
@@ -151,7 +151,7 @@ async def manager_failover(
     return result
 
 
-async def _replicas_acknowledge(master: redis.asyncio.Redis, replicas: int) -> None:
+async def replicas_acknowledge(master: redis.asyncio.Redis, replicas: int) -> None:
     """Poll until ``replicas`` replicas acknowledge a write on ``master`` (deadline-bound)."""
     deadline = time.monotonic() + RECOVERY_BOUND
     while True:

@@ -194,14 +194,7 @@ class ClusterRoutes:
 
         async def on_node(address: Address, indexes: list[int]) -> None:
             sent = [commands[index][1] for index in indexes]
-            try:
-                answers = await self.node(address).execute_pipeline(sent, write=write)
-            except ReplicationShortfall as shortfall:
-                answers = shortfall.reply
-                shortfalls.append(shortfall)
-            except (ConnectionError, TimeoutError, OSError):
-                self._stale = True
-                raise
+            answers = await self._pipeline(address, sent, write, shortfalls)
             for index, answer in zip(indexes, answers, strict=True):
                 if isinstance(answer, Exception):
                     answer = await self._again(shortfalls, commands[index], write, answer)
@@ -212,6 +205,25 @@ class ClusterRoutes:
             await on_node(address, indexes)
         else:
             await asyncio.gather(*(on_node(a, indexes) for a, indexes in by_node.items()))
+
+    async def _pipeline(
+        self,
+        address: Address,
+        sent: list[tuple[Any, ...]],
+        write: bool,
+        shortfalls: list[ReplicationShortfall],
+    ) -> list[Any]:
+        """One pipeline to one node: its replies (a ``WAIT`` shortfall is kept in
+        ``shortfalls``, with them); a lost connection marks the slot map stale."""
+        try:
+            return await self.node(address).execute_pipeline(sent, write=write)
+        except ReplicationShortfall as shortfall:
+            shortfalls.append(shortfall)
+            replies: list[Any] = shortfall.reply  # a pipeline's: every command's reply
+            return replies
+        except (ConnectionError, TimeoutError, OSError):
+            self._stale = True
+            raise
 
     async def _again(
         self,
@@ -252,16 +264,8 @@ class ClusterRoutes:
         shortfalls: list[ReplicationShortfall] = []
         if by_node:
             await self._batched(first, by_node, shortfalls)
-        try:
-            replies = await self.node(owner).execute_pipeline(
-                [*(command[1] for command in local), args], write=True
-            )
-        except ReplicationShortfall as shortfall:
-            replies = shortfall.reply
-            shortfalls.append(shortfall)
-        except (ConnectionError, TimeoutError, OSError):
-            self._stale = True
-            raise
+        sent = [*(command[1] for command in local), args]
+        replies = await self._pipeline(owner, sent, True, shortfalls)
         for command, reply in zip(local, replies, strict=False):
             if isinstance(reply, Exception):
                 await self._again(shortfalls, command, True, reply)

@@ -3,15 +3,19 @@
 from taskstore_operator.plan.observed import ref_of
 from taskstore_operator.runtime.managed_index import ManagedObjects
 
+# What the index keeps of an object's metadata.
+KEPT = {
+    "name": "cache-redis",
+    "namespace": "n",
+    "uid": "s1",
+    "resourceVersion": "5",
+    "ownerReferences": [{"uid": "store"}],
+}
 STATEFULSET = {
     "apiVersion": "apps/v1",
     "kind": "StatefulSet",
     "metadata": {
-        "name": "cache-redis",
-        "namespace": "n",
-        "uid": "s1",
-        "resourceVersion": "5",
-        "ownerReferences": [{"uid": "store"}],
+        **KEPT,
         "annotations": {"big": "x" * 1000},
         "managedFields": [{"manager": "taskstore-operator"}],
     },
@@ -27,13 +31,7 @@ def test_an_object_is_kept_by_name_with_its_identity_version_and_owners_only() -
     assert index.get(ref_of(STATEFULSET)) == {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": {
-            "name": "cache-redis",
-            "namespace": "n",
-            "uid": "s1",
-            "resourceVersion": "5",
-            "ownerReferences": [{"uid": "store"}],
-        },
+        "metadata": KEPT,
     }
     index.drop(ref_of(STATEFULSET))
     assert index.get(ref_of(STATEFULSET)) is None
