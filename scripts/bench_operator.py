@@ -262,6 +262,26 @@ def cpu_between(before: dict[str, float], after: dict[str, float]) -> str:
     return ", ".join(f"{name} {after[name] - before[name]:.1f}" for name in before)
 
 
+class ResidentMemory:
+    """Samples a process's resident memory twice a second, naming the phase of the peak."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.phase = "start-up and convergence"
+        self.peak_mb = 0.0
+        self.peak_phase = self.phase
+        thread = threading.Thread(target=self._sample, daemon=True)
+        thread.start()
+
+    def _sample(self) -> None:
+        with contextlib.suppress(OSError):  # the process ended
+            while True:
+                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:") and int(line.split()[1]) / 1024 > self.peak_mb:
+                        self.peak_mb, self.peak_phase = int(line.split()[1]) / 1024, self.phase
+                time.sleep(0.5)
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident set (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -332,6 +352,7 @@ def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
         with running_operator(kubeconfig, Path(tmp) / "operator.log") as operator:
             pids = {Path(f"/proc/{pid}/comm").read_text().strip(): pid for pid in plane.process_ids}
             pids["operator"] = operator.pid
+            memory = ResidentMemory(operator.pid)
             cpu_before = cpu_seconds(pids)
             converge = stores_ready.wait(
                 "convergence", lambda views: sum(views.values()) == stores, timeout=600
@@ -339,6 +360,7 @@ def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
             # Trailing Events of the last reconciles still belong to the convergence.
             cpu_converged = cpu_seconds(pids)
             converged_at = settled(plane, bench)
+            memory.phase = "steady"
             convergence = delta(before, converged_at, bench.own)
             bench.own.clear()
             time.sleep(steady)
@@ -356,6 +378,7 @@ def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
             print(f"  steady {steady:g} s        {by_verb(steady_requests)}")
             print(f"    writes            {writes(steady_requests)} (target: none)", flush=True)
             injections = bench.watched(f"{APPS}/deployments", "deployments", injected)
+            memory.phase = "cleanup"
             bench.own.clear()
             deleting = time.monotonic()
             cpu_deleting = cpu_seconds(pids)
@@ -370,7 +393,10 @@ def run(stores: int, agents: int, unrelated: int, steady: float) -> int:
     print(f"  cleanup in          {cleanup:.1f} s (target < {CLEANUP_TARGET_S:g} s)")
     print(f"  cleanup             {by_verb(cleanup_requests)}")
     print(f"    CPU seconds       {cpu_between(cpu_deleting, cpu_cleaned)}")
-    print(f"  operator peak RSS   {rss:.0f} MB (target < {RSS_TARGET_MB:g} MB)")
+    print(
+        f"  operator peak RSS   {rss:.0f} MB (target < {RSS_TARGET_MB:g} MB); sampled: "
+        f"{memory.peak_mb:.0f} MB during {memory.peak_phase}"
+    )
     missed = (
         (converge >= CONVERGE_TARGET_S)
         + (steady_writes > 0)

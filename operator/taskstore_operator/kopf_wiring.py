@@ -56,6 +56,9 @@ WORKERS: Final = 8
 # Objects per page of a watch's first listing: the listing of every Deployment of a large
 # cluster is held one page at a time, not all at once.
 LIST_PAGE_SIZE: Final = 500
+# How long kopf keeps an object's idle event worker, which holds the object's last body:
+# not its 5 s, in which a burst of events (deleting many stores) would hold thousands.
+WORKER_IDLE_SECONDS: Final = 0.5
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -87,6 +90,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # The operator records its own Events, on transitions only.
     settings.posting.enabled = False
     settings.watching.chunk_size = LIST_PAGE_SIZE
+    settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
     # The API server sends only the managed objects (by their label), not every
     # ConfigMap, Service, NetworkPolicy and StatefulSet of the cluster.
     selector = ",".join(f"{key}={value}" for key, value in MANAGED_BY_LABELS.items())

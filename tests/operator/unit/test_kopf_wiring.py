@@ -17,6 +17,7 @@ from taskstore_operator.api.kinds import (
 )
 from taskstore_operator.kopf_wiring import (  # registers the handlers
     LIST_PAGE_SIZE,
+    WORKER_IDLE_SECONDS,
     configure,
     managed_object_event,
     taskstore_event,
@@ -61,6 +62,7 @@ def test_only_the_managed_objects_are_sent_kopf_keeps_no_copies_and_lists_in_pag
     assert settings.persistence.diffbase_storage.build(body=body) == {}
     assert settings.persistence.diffbase_storage.fetch(body=body) is None
     assert settings.watching.chunk_size == LIST_PAGE_SIZE
+    assert settings.queueing.idle_timeout == WORKER_IDLE_SECONDS
 
 
 class RecordingQueue:
