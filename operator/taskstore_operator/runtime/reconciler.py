@@ -3,8 +3,9 @@
 The reads are plain GETs and LISTs, so a reconcile sees the latest state, and a
 converged store costs reads only: no write request at all. The one exception: a store
 without a managed Redis finds the managed objects it still owns (to delete them) in the
-index the watches keep (see :mod:`taskstore_operator.runtime.managed_index`). Deployments are read by the
-store's opt-in label selector, plus, one by one, the few that carry the store's
+index the watches keep (see :mod:`taskstore_operator.runtime.managed_index`).
+Deployments are read by the store's opt-in label selector, plus, one by one, the few
+that carry the store's
 injection but whose label no longer names it (the watch knows them: see
 :mod:`taskstore_operator.runtime.strays`). The version of every object read or written
 is remembered in :class:`SeenVersions`, so its watch event does not start a reconcile
