@@ -144,12 +144,12 @@ async def _fail_under_writers(
         if kind == "CLUSTER FAILOVER":
             promoted = await asyncio.to_thread(cluster.cluster_failover, victim)
             # The old master takes writes until the replica asks it to stop (milliseconds
-            # after the command): count from the promotion, when it surely redirects.
+            # after the command): count creates started after the promotion was seen.
             gone_at = time.monotonic()
         else:
             fail = cluster.kill_master if kind == "kill -9" else cluster.pause_master
             await asyncio.to_thread(fail, victim)
-            gone_at = time.monotonic()  # a create started from here cannot reach the victim
+            gone_at = time.monotonic()  # from here the victim acknowledges nothing
             promoted = await asyncio.to_thread(cluster.wait_for_promotion, victim)
         result.switched_s = time.monotonic() - failed_at
         result.new_port = promoted.port
