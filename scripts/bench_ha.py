@@ -13,7 +13,8 @@ The library's manager is measured the same way: every operation at concurrency 6
 standalone mode (straight to the master), in sentinel mode and in cluster mode, each beside
 the bare client of its kind in the same round, so the modes' ratios can be compared
 (target: within 0.05 of standalone); then the manager's own failover recoveries with and
-without TA_REDIS_WAIT_REPLICAS (each Sentinel kind, and kill -9 of a cluster master).
+without TA_REDIS_WAIT_REPLICAS (each Sentinel kind, and kill -9, SIGSTOP and CLUSTER
+FAILOVER of a cluster master).
 
     .venv/bin/python scripts/bench_ha.py [--ops 10000] [--rounds 3] [--no-failovers]
 
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.bench_library import make_task, one_round
-from support.cluster_manager_failover import cluster_manager_failover
+from support.cluster_manager_failover import CLUSTER_FAILURES, cluster_manager_failover
 from support.failover_scenarios import (
     SENTINEL_FAILURES,
     Recovery,
@@ -183,8 +184,9 @@ async def manager_recovery_rows(
         for kind in SENTINEL_FAILURES:
             await asyncio.to_thread(sentinel_set.heal)
             recoveries.append(await manager_failover(sentinel_set, kind, wait_replicas))
-        await asyncio.to_thread(cluster.heal)
-        recoveries.append(await cluster_manager_failover(cluster, wait_replicas))
+        for kind in CLUSTER_FAILURES:
+            await asyncio.to_thread(cluster.heal)
+            recoveries.append(await cluster_manager_failover(cluster, wait_replicas, kind))
     await asyncio.to_thread(sentinel_set.heal)
     recoveries.append(await manager_failover(sentinel_set, "SENTINEL FAILOVER", 2))
     return recoveries

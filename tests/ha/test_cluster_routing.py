@@ -3,10 +3,13 @@
 import asyncio
 
 import pytest
+import redis.asyncio
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError, TimeoutError
 
 from support.failover_scenarios import hash_tags
+from support.manager_failover import replicas_acknowledge
+from support.polling import eventually
 from support.redis_cluster import DATA_PASSWORD, RedisClusterSet
 from teal_taskstore.config import AppConfig
 from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes, SlotMapError
@@ -14,7 +17,8 @@ from teal_taskstore.persistence.redis_connections import Address, LoopConnection
 from teal_taskstore.persistence.redis_settings import RedisSettings
 
 
-def routes_for(cluster: RedisClusterSet) -> ClusterRoutes:
+def routes_for(cluster: RedisClusterSet, wait: tuple[int, int] = (0, 0)) -> ClusterRoutes:
+    """Routes seeded with one node; ``wait``: ``(replicas, ms)`` of each write's ``WAIT``."""
     settings = RedisSettings.from_config(
         AppConfig(
             {
@@ -27,7 +31,7 @@ def routes_for(cluster: RedisClusterSet) -> ClusterRoutes:
     loop = asyncio.get_running_loop()
 
     def node(address: Address) -> LoopConnections:
-        return LoopConnections(loop, 16, connect=lambda: settings.connection(address))
+        return LoopConnections(loop, 16, connect=lambda: settings.connection(address), wait=wait)
 
     return ClusterRoutes(("127.0.0.1", cluster.seed_port), node, batch_timeout=5.0)
 
@@ -132,5 +136,39 @@ async def test_a_killed_master_fails_calls_then_its_promoted_replica_is_followed
             assert asyncio.get_running_loop().time() < deadline, "never followed the promotion"
             await asyncio.sleep(0.05)
         assert routes.slot_map[key_slot(key.encode())] == ("127.0.0.1", promoted.port)
+    finally:
+        await routes.close()
+
+
+async def test_with_wait_writes_to_a_demoted_master_follow_its_moved(
+    redis_cluster: RedisClusterSet,
+) -> None:
+    """A demoted master answers a write ``MOVED`` and its ``WAIT`` "WAIT cannot be used
+    with replica instances": the redirect is followed, for one write and for a pipeline,
+    instead of the ``WAIT`` error failing every write until the map is refreshed."""
+    routes = routes_for(redis_cluster, wait=(1, 1000))
+    victim = redis_cluster.masters()[2]
+    first, second = hash_tags(frozenset(victim.slots))[:2]
+    key, other = f"{{{first}}}:planned", f"{{{second}}}:planned"
+    try:
+        await routes.execute(key, "SET", key, "before", write=True)
+        promoted = redis_cluster.cluster_failover(victim)
+
+        async def demoted() -> bool:
+            async with redis.asyncio.Redis(port=victim.port, password=DATA_PASSWORD) as old:
+                return bool((await old.info("replication"))["role"] == "slave")
+
+        await eventually(demoted, within=30)
+        async with redis.asyncio.Redis(port=promoted.port, password=DATA_PASSWORD) as new:
+            await replicas_acknowledge(new, 1)
+        # The routes still send these slots to the demoted master.
+        assert routes.slot_map[key_slot(key.encode())] == ("127.0.0.1", victim.port)
+        assert await routes.execute(key, "SET", key, "after", write=True) == b"OK"
+        assert routes.slot_map[key_slot(key.encode())] == ("127.0.0.1", promoted.port)
+        assert routes.slot_map[key_slot(other.encode())] == ("127.0.0.1", victim.port)
+        assert await routes.execute_each([(other, ("SET", other, "after"))], write=True) == [b"OK"]
+        assert routes.slot_map[key_slot(other.encode())] == ("127.0.0.1", promoted.port)
+        with redis_cluster.client(promoted.port) as direct:
+            assert [direct.get(key), direct.get(other)] == ["after", "after"]
     finally:
         await routes.close()

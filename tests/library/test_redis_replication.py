@@ -78,3 +78,18 @@ async def test_a_write_no_replica_acknowledged_is_a_clear_error_and_stays_stored
         with pytest.raises(DeleteNotReplicatedError):
             await manager.delete("task-1")
         assert await manager.load("task-1") is None
+
+
+async def test_a_write_to_a_replica_with_wait_is_refused_as_a_replica(
+    redis_server: RedisServer, replica: RedisServer
+) -> None:
+    """The replica refuses the write and its ``WAIT``: the write's own error is the one
+    reported (the ``WAIT`` error would hide a cluster's ``MOVED`` or a demoted master's
+    ``READONLY``)."""
+    config = redis_env(replica, TA_REDIS_WAIT_REPLICAS="1")
+    async with RedisTaskPersistenceManager(config) as manager:
+        with pytest.raises(PersistenceCreateError) as created:
+            await manager.create(make_task())
+        message = str(created.value)
+        assert "TA_REDIS_HOST names a replica" in message, message
+        assert "WAIT cannot be used" not in message

@@ -1,14 +1,16 @@
-"""A cluster master killed under the library's own manager: 32 writers creating tasks.
+"""A cluster master failing under the library's own manager: 32 writers creating tasks.
 
 The cluster counterpart of ``manager_failover`` (whose result type and settings it shares):
-``cluster_manager_failover(cluster, wait_replicas)`` runs ``kill -9`` of one master while one
-``RedisTaskPersistenceManager`` in cluster mode serves 32 writers creating tasks in that
-master's slots (each with a request id, whose index entry may live on any master), restarts
-the killed node once its replica is promoted (it rejoins as that one's replica: with one
-replica per master, ``TA_REDIS_WAIT_REPLICAS=1`` cannot be met until then), and returns
-what it cost: each call's duration, when the first create reached the promoted replica, and
-which acknowledged creates are missing afterwards (the task by id or its request-id lookup).
-Used by ``tests/ha/test_cluster_failover.py`` and ``scripts/bench_ha.py``.
+``cluster_manager_failover(cluster, wait_replicas, kind)`` runs one failure of a master
+(``kill -9``, ``SIGSTOP``, or the planned switch ``CLUSTER FAILOVER`` sent to its replica)
+while one ``RedisTaskPersistenceManager`` in cluster mode serves 32 writers creating tasks in
+that master's slots (each with a request id, whose index entry may live on any master). Once
+the replica is promoted the old master is brought back (restarted or resumed; after a planned
+switch it is a replica already) as the promoted one's replica: with one replica per master,
+``TA_REDIS_WAIT_REPLICAS=1`` cannot be met until then. Returns what it cost: each call's
+duration, when the first create reached the promoted replica, and which acknowledged creates
+are missing afterwards (the task by id or its request-id lookup). Used by
+``tests/ha/test_cluster_failover.py`` and ``scripts/bench_ha.py``.
 """
 
 import asyncio
@@ -27,6 +29,7 @@ from teal_taskstore import PersistenceError, RedisTaskPersistenceManager
 from teal_taskstore.persistence.redis_cluster_scripts import ClusterKeyLayout
 
 KEYS = ClusterKeyLayout()
+CLUSTER_FAILURES = ("kill -9", "SIGSTOP", "CLUSTER FAILOVER")
 
 
 def ids_in(slots: frozenset[int], prefix: str) -> Iterator[str]:
@@ -57,9 +60,14 @@ async def lost_creates(manager: RedisTaskPersistenceManager, task_ids: list[str]
     return lost
 
 
-async def cluster_manager_failover(cluster: RedisClusterSet, wait_replicas: int) -> ManagerRecovery:
-    """``kill -9`` of the third master under 32 writers of one manager; see the docstring."""
-    result = ManagerRecovery("cluster kill -9", wait_replicas)
+async def cluster_manager_failover(
+    cluster: RedisClusterSet, wait_replicas: int, kind: str = "kill -9"
+) -> ManagerRecovery:
+    """One failure of ``kind`` (one of ``CLUSTER_FAILURES``) of the third master under 32
+    writers of one manager; see the module docstring."""
+    if kind not in CLUSTER_FAILURES:
+        raise ValueError(f"kind: expected one of {CLUSTER_FAILURES}, got {kind!r}")
+    result = ManagerRecovery(f"cluster {kind}", wait_replicas)
     for master in cluster.masters():
         with cluster.client(master.port) as client:
             client.flushall()
@@ -94,11 +102,11 @@ async def cluster_manager_failover(cluster: RedisClusterSet, wait_replicas: int)
             if ends:
                 return min(ends) - since
             if time.monotonic() > deadline:
-                raise AssertionError(f"no create acknowledged after the kill; {result.errors}")
+                raise AssertionError(f"no create acknowledged after the {kind}; {result.errors}")
             await asyncio.sleep(0.02)
 
     try:
-        await _fail_under_writers(cluster, victim, result, writer, first_ack_after)
+        await _fail_under_writers(cluster, victim, kind, result, writer, first_ack_after)
         result.acknowledged = len(acks)
         result.lost = await lost_creates(manager, [task_id for _, _, task_id in acks])
         async with redis.asyncio.Redis(port=result.new_port, password=DATA_PASSWORD) as promoted:
@@ -116,11 +124,12 @@ async def cluster_manager_failover(cluster: RedisClusterSet, wait_replicas: int)
 async def _fail_under_writers(
     cluster: RedisClusterSet,
     victim: ClusterNode,
+    kind: str,
     result: ManagerRecovery,
     writer: Callable[[], Awaitable[None]],
     first_ack_after: Callable[[float, float], Awaitable[float]],
 ) -> None:
-    """Kill ``victim`` while the writers run; restart it once its replica took over."""
+    """``kind`` on ``victim`` while the writers run; heal it once its replica took over."""
     stop = asyncio.Event()
 
     async def until_stopped() -> None:
@@ -131,14 +140,21 @@ async def _fail_under_writers(
     try:
         now = time.monotonic()
         await first_ack_after(now, now)
-        killed_at = time.monotonic()
-        await asyncio.to_thread(cluster.kill_master, victim)
-        dead_at = time.monotonic()  # a create started from here cannot reach the victim
-        promoted = await asyncio.to_thread(cluster.wait_for_promotion, victim)
-        result.switched_s = time.monotonic() - killed_at
+        failed_at = time.monotonic()
+        if kind == "CLUSTER FAILOVER":
+            promoted = await asyncio.to_thread(cluster.cluster_failover, victim)
+            # The old master takes writes until the replica asks it to stop (milliseconds
+            # after the command): count creates started after the promotion was seen.
+            gone_at = time.monotonic()
+        else:
+            fail = cluster.kill_master if kind == "kill -9" else cluster.pause_master
+            await asyncio.to_thread(fail, victim)
+            gone_at = time.monotonic()  # from here the victim acknowledges nothing
+            promoted = await asyncio.to_thread(cluster.wait_for_promotion, victim)
+        result.switched_s = time.monotonic() - failed_at
         result.new_port = promoted.port
-        await asyncio.to_thread(cluster.heal)  # the killed node back, as the new replica
-        result.first_ack_s = await first_ack_after(killed_at, dead_at)
+        await asyncio.to_thread(cluster.heal)  # the old master back, as the new replica
+        result.first_ack_s = await first_ack_after(failed_at, gone_at)
         await asyncio.sleep(0.5)  # writers keep going on the promoted master, as agents would
     finally:
         stop.set()

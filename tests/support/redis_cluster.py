@@ -1,9 +1,10 @@
 """Redis Cluster as local processes: 6 ``redis-server --cluster-enabled yes`` nodes.
 
 Made by ``redis-cli --cluster create ... --cluster-replicas 1`` (3 masters, 3 replicas), every
-node requiring ``DATA_PASSWORD``. Helpers reshard slots with ``redis-cli --cluster reshard``
-and ``kill -9`` a master; ``heal`` restarts dead nodes (they rejoin as replicas from their
-``nodes.conf``), so one cluster serves a whole session.
+node requiring ``DATA_PASSWORD``. Helpers reshard slots with ``redis-cli --cluster reshard``,
+``kill -9`` or ``SIGSTOP`` a master, or switch it to its replica with ``CLUSTER FAILOVER``;
+``heal`` resumes paused nodes and restarts dead ones (both rejoin as replicas: the promoted
+node's newer config epoch demotes them), so one cluster serves a whole session.
 """
 
 import contextlib
@@ -76,11 +77,15 @@ class RedisClusterSet:
         )  # fmt: skip
         # The bus port is chosen too: the default (port + 10000) may be taken or above 65535.
         self.nodes = [RedisServer(*args, "--cluster-port", str(free_port())) for _ in range(6)]
+        self._paused: set[int] = set()  # ports of nodes stopped by ``pause_master``
 
     @property
     def seed_port(self) -> int:
-        """The port of a running node (any node answers for the whole cluster)."""
-        return next(node.port for node in self.nodes if node.running)
+        """The port of an answering node (any node answers for the whole cluster)."""
+        return next(node.port for node in self.nodes if self._answering(node))
+
+    def _answering(self, node: RedisServer) -> bool:
+        return node.running and node.port not in self._paused
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the servers, create the cluster, wait until every node says ``ok``."""
@@ -93,6 +98,7 @@ class RedisClusterSet:
     def cleanup(self) -> None:
         """Stop every node by its pid and remove their directories."""
         for node in self.nodes:
+            node.resume()  # a stopped process would not act on SIGTERM
             node.cleanup()
 
     def redis_cli(self, *args: str, timeout: float = 120.0) -> str:
@@ -188,6 +194,28 @@ class RedisClusterSet:
         server.kill()
         return server
 
+    def pause_master(self, victim: ClusterNode) -> RedisServer:
+        """``SIGSTOP`` the master ``victim`` (hung: its sockets open, answering nothing); its
+        replica is promoted ``NODE_TIMEOUT_MS`` and an election later; ``heal`` resumes it."""
+        server = self.node(victim.port)
+        server.pause()
+        self._paused.add(server.port)
+        return server
+
+    def cluster_failover(self, master: ClusterNode, within: float = 30.0) -> ClusterNode:
+        """A planned switch: ``CLUSTER FAILOVER`` sent to a replica of ``master``; returns that
+        replica once it serves ``master``'s slots.
+
+        The command answers at once; then the replica has its master stop taking writes,
+        waits until it has replicated all of them, and is elected (Redis's manual failover).
+        """
+        replica = next(node for node in self.topology() if node.master_id == master.node_id)
+        with self.client(replica.port) as client:
+            client.execute_command("CLUSTER", "FAILOVER")
+        promoted = self.wait_for_promotion(master, within)
+        assert promoted.node_id == replica.node_id, f"{promoted} took over, not {replica}"
+        return promoted
+
     def wait_for_promotion(self, victim: ClusterNode, within: float = 30.0) -> ClusterNode:
         """Wait until ``victim``'s slots are served by another master and the cluster is ``ok``."""
         promoted: list[ClusterNode] = []
@@ -213,10 +241,14 @@ class RedisClusterSet:
     # --- back to a healthy cluster -------------------------------------------------------------
 
     def heal(self, timeout: float = 60.0) -> None:
-        """Restart dead nodes (they rejoin as replicas) and wait until the cluster is healthy."""
+        """Resume paused nodes, restart dead ones (both rejoin as replicas), and wait until the
+        cluster is healthy."""
         for node in self.nodes:
             if not node.running:
                 node.start()
+            elif node.port in self._paused:
+                node.resume()
+        self._paused.clear()
         self.wait_healthy(timeout)
 
     def wait_healthy(self, timeout: float) -> None:
@@ -247,7 +279,7 @@ class RedisClusterSet:
 
     def _all_ok(self) -> bool:
         for node in self.nodes:
-            if node.running:
+            if self._answering(node):
                 with self.client(node.port) as client:
                     if "cluster_state:ok" not in str(client.execute_command("CLUSTER", "INFO")):
                         return False

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ResponseError
+from redis.exceptions import MovedError, ResponseError
 
 if TYPE_CHECKING:
     from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes
@@ -105,8 +105,11 @@ class LoopConnections:
     async def execute_write(self, *args: Any) -> Any:
         """``execute`` a write; with ``TA_REDIS_WAIT_REPLICAS``, ``WAIT`` in the same round trip.
 
-        ``ReplicationShortfall`` when fewer replicas than asked acknowledged it in time. In
-        sentinel mode a write first waits while ``hold`` says a failover is under way.
+        ``ReplicationShortfall`` when fewer replicas than asked acknowledged it in time. The
+        write's own error reply wins over ``WAIT``'s: a replica refuses both (``MOVED`` or
+        ``READONLY``, then "WAIT cannot be used with replica instances"), and the redirect is
+        what the caller needs. In sentinel mode a write first waits while ``hold`` says a
+        failover is under way.
         """
         if self._hold is not None and (held := self._hold()) is not None:
             await held
@@ -130,7 +133,11 @@ class LoopConnections:
             except ResponseError as exc:
                 # The WAIT reply is still to be read, to keep the connection in step.
                 error, reply = exc, None
-            acknowledged = await connection.read_response()
+            try:
+                acknowledged = await connection.read_response()
+            except ResponseError:
+                if error is None:
+                    raise
         except BaseException:
             self._busy.discard(connection)
             await connection.disconnect(nowait=True)
@@ -163,6 +170,8 @@ class LoopConnections:
         An error reply is returned in its place as the exception, not raised. With ``write``
         and ``TA_REDIS_WAIT_REPLICAS``, ``WAIT`` follows them (it covers every write before
         it on the connection): ``ReplicationShortfall``, with the replies, when it fell short.
+        ``WAIT``'s error reply is raised, unless a command was redirected (``MOVED``): then
+        the node is a replica that wrote nothing, and the replies carry the redirects.
         """
         wait = bool(write and self._wait_replicas)
         sent = [*commands, ("WAIT", self._wait_replicas, self._wait_ms)] if wait else commands
@@ -185,6 +194,8 @@ class LoopConnections:
         if wait:
             acknowledged = replies.pop()
             if isinstance(acknowledged, ResponseError):
+                if any(isinstance(reply, MovedError) for reply in replies):
+                    return replies
                 raise acknowledged
             return self._replicated(replies, int(acknowledged))  # type: ignore[no-any-return]
         return replies
