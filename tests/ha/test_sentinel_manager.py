@@ -13,7 +13,7 @@ import pytest
 
 from support.failover_scenarios import RECOVERY_BOUND, SENTINEL_FAILURES
 from support.library_backends import make_task, sentinel_env
-from support.manager_failover import manager_failover
+from support.manager_failover import ManagerRecovery, manager_failover
 from support.polling import answered
 from support.redis_sentinel import DATA_PASSWORD, SENTINEL_PASSWORD, RedisSentinelSet
 from taskstore_dev.envtest.waiting import wait_for
@@ -89,6 +89,18 @@ async def test_a_refused_subscription_is_retried_quietly_and_logs_no_secret(
     print(f"\n{refusals[0].getMessage()}")
 
 
+async def recovered(
+    redis_sentinel: RedisSentinelSet, kind: str, wait_replicas: int
+) -> ManagerRecovery:
+    """One failure under writers, which every call survived within the bound, printed."""
+    recovery = await manager_failover(redis_sentinel, kind, wait_replicas)
+    print(f"\n{recovery}")
+    assert recovery.longest_call_s <= recovery.bound_s + SCHEDULING_SLACK
+    assert recovery.first_ack_s < RECOVERY_BOUND
+    assert recovery.acknowledged > 0
+    return recovery
+
+
 @pytest.mark.parametrize(
     ("kind", "wait_replicas"),
     [("kill -9", 1), ("SIGSTOP", 1), ("SENTINEL FAILOVER", 1), ("SENTINEL FAILOVER", 2)],
@@ -97,11 +109,7 @@ async def test_with_wait_replicas_a_failover_loses_no_acknowledged_write(
     redis_sentinel: RedisSentinelSet, kind: str, wait_replicas: int
 ) -> None:
     """A planned switch too: writes are held from the failover's first event to the switch."""
-    recovery = await manager_failover(redis_sentinel, kind, wait_replicas)
-    print(f"\n{recovery}")
-    assert recovery.longest_call_s <= recovery.bound_s + SCHEDULING_SLACK
-    assert recovery.first_ack_s < RECOVERY_BOUND
-    assert recovery.acknowledged > 0
+    recovery = await recovered(redis_sentinel, kind, wait_replicas)
     assert recovery.lost == 0
 
 
@@ -113,11 +121,7 @@ async def test_every_call_ends_within_the_bound_and_the_manager_follows(
     redis_sentinel: RedisSentinelSet, kind: str, wait_replicas: int
 ) -> None:
     """What is lost here is measured and printed (docs/library.md), not bounded."""
-    recovery = await manager_failover(redis_sentinel, kind, wait_replicas)
-    print(f"\n{recovery}")
-    assert recovery.longest_call_s <= recovery.bound_s + SCHEDULING_SLACK
-    assert recovery.first_ack_s < RECOVERY_BOUND
-    assert recovery.acknowledged > 0
+    await recovered(redis_sentinel, kind, wait_replicas)
 
 
 async def test_broken_subscriptions_are_made_again_and_still_hold_writes(

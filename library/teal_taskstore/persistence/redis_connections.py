@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 import os
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -264,13 +265,18 @@ class ConnectionsPerLoop:
         wait: tuple[int, int] = (0, 0),
         cluster: "Callable[[asyncio.AbstractEventLoop], ClusterRoutes] | None" = None,
     ) -> None:
-        self._max_connections = max_connections
+        # Every loop's connections are made alike: only the loop differs.
+        self._make = functools.partial(
+            LoopConnections,
+            slots=max_connections,
+            connect=connect,
+            client=client,
+            address=address,
+            hold=hold,
+            wait=wait,
+        )
         self._cluster = cluster
-        self._connect = connect
         self._client = client
-        self._address = address
-        self._hold = hold
-        self._wait = wait
         self._by_loop: dict[asyncio.AbstractEventLoop, LoopConnections] = {}
         self._current: LoopConnections | None = None
         _every_instance.add(self)
@@ -284,15 +290,7 @@ class ConnectionsPerLoop:
         current = self._by_loop.get(loop)
         if current is None:
             self._forget_closed_loops()
-            current = LoopConnections(
-                loop,
-                self._max_connections,
-                connect=self._connect,
-                client=self._client,
-                address=self._address,
-                hold=self._hold,
-                wait=self._wait,
-            )
+            current = self._make(loop)
             if self._cluster is not None:
                 current.cluster = self._cluster(loop)
             self._by_loop[loop] = current

@@ -116,11 +116,11 @@ class Reconciler:
         deleting = bool(manifest["metadata"].get("deletionTimestamp"))
         # A managed Redis is compared with what is rendered: read whole. Without one, its
         # objects are only deleted if owned: the index knows them (its module says why).
-        whole = store.managed_redis is not None and not deleting
+        wants_redis = store.managed_redis is not None and not deleting
         managed = {
             ref.kind: live
             for ref in managed_object_refs(store)
-            if (live := self._read_managed(ref, whole=whole)) is not None
+            if (live := self._read_managed(ref, whole=wants_redis)) is not None
         }
         for read in managed.values():
             self.seen.record(key, read)
@@ -130,7 +130,7 @@ class Reconciler:
             generated = None  # someone else's Secret: never the password (plan says NameInUse)
         password = self._password(key, store, generated)
         new_password = None
-        if store.managed_redis is not None and not deleting:
+        if wants_redis:
             if password is None:
                 # Drawn here, the only place that may be random; the plan creates the Secret.
                 new_password = generate_password()
