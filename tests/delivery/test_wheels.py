@@ -100,6 +100,10 @@ def test_the_library_wheel_holds_the_library_alone(library_wheel: zipfile.ZipFil
     info = email.parser.Parser().parsestr(metadata(library_wheel, "METADATA"))
     assert info["Name"] == "teal-taskstore"
     assert runtime_requirements(info) == {"pydantic", "redis"}
+    # The operator comes with the `operator` extra, at the library's own version.
+    assert f'teal-taskstore-operator=={info["Version"]}; extra == "operator"' in (
+        info.get_all("Requires-Dist") or []
+    )
     assert "entry_points.txt" not in {n.rsplit("/", 1)[-1] for n in library_wheel.namelist()}
 
 

@@ -32,7 +32,7 @@ from taskstore_operator.api.contract import (
 )
 from taskstore_operator.api.quantity import QUANTITY_PATTERN
 from taskstore_operator.api.rules import CelRule
-from teal_taskstore.persistence.redis_settings import DEFAULT_SENTINEL_MASTER
+from teal_taskstore.persistence.redis_settings import DEFAULT_SENTINEL_MASTER, MAX_INT32
 
 # Names of Secrets and ConfigMaps (RFC 1123 subdomain).
 DNS_SUBDOMAIN_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -378,7 +378,10 @@ class ExternalRedis(ApiModel):
         description="TCP port of the Redis server or cluster node; not used with mode sentinel.",
     )
     db: int = Field(
-        default=0, ge=0, description="Redis logical database number; 0 with mode cluster."
+        default=0,
+        ge=0,
+        le=MAX_INT32,
+        description="Redis logical database number; 0 with mode cluster.",
     )
     tls: bool = Field(
         default=False,
@@ -597,6 +600,14 @@ class CustomBackend(ApiModel):
         """Whether ``module`` is a ``.py`` file path, the only form the framework loads."""
         return self.module.endswith(".py")
 
+    @property
+    def file_stem(self) -> str | None:
+        """The name the framework registers a file ``module`` under: its file name up to the
+        first dot (``None`` for a dotted module path)."""
+        if not self.is_file_path:
+            return None
+        return self.module.rsplit("/", 1)[-1].split(".", 1)[0]
+
     class_name: str = Field(
         min_length=1,
         max_length=256,
@@ -657,6 +668,7 @@ class TaskStoreSpec(ApiModel):
     ttl_seconds: int = Field(
         default=DEFAULT_TTL_SECONDS,
         ge=0,
+        le=MAX_INT32,
         description=(
             "Seconds a task lives in Redis after its last write (TA_REDIS_TTL); 0 means forever. "
             "Used by the redis backend."

@@ -6,13 +6,20 @@ Status is written whole, and only when it differs from what was read; conditions
 ``Ready``'s status or reason.
 """
 
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from pydantic import ValidationError
 
-from taskstore_operator.api.models import AgentsStatus, ConditionStatus, TaskStore, TaskStoreStatus
+from taskstore_operator.api.models import (
+    AgentsStatus,
+    ConditionStatus,
+    CustomBackend,
+    TaskStore,
+    TaskStoreStatus,
+)
 from taskstore_operator.api.validation import InvalidSpecError
 from taskstore_operator.plan.agents import AgentsOutcome
 from taskstore_operator.plan.backend import Availability
@@ -34,6 +41,27 @@ DOTTED_MODULE_NOTE: Final = (
     "teal_taskstore's PersistenceFactory can load it; the Teal Agents framework loads only "
     "the path of a .py file"
 )
+
+
+# Modules an agent process imports: a custom file with one of these stems replaces it there
+# (the framework registers the file as sys.modules[stem]). The standard library and the
+# packages a Teal Agents image has (docs/operator-api.md, "Custom backend").
+AGENT_MODULES: Final = frozenset(sys.stdlib_module_names) | {
+    "redis", "pydantic", "sk_agents", "ska_utils", "semantic_kernel", "teal_taskstore",
+}  # fmt: skip
+
+
+def custom_module_notes(custom: CustomBackend) -> list[str]:
+    """What the status says of a custom module the framework cannot use as it is."""
+    if custom.file_stem is None:
+        return [DOTTED_MODULE_NOTE]
+    if custom.file_stem in AGENT_MODULES:
+        return [
+            f"spec.custom.module has the file stem {custom.file_stem!r}: the Teal Agents "
+            f"framework loads the file as the module {custom.file_stem!r}, which would replace "
+            "the module of that name in the agents; rename the file"
+        ]
+    return []
 
 
 def plan_status(
@@ -71,9 +99,8 @@ def plan_status(
     else:
         agents_status, agents_reason = TRUE, Reason.INJECTED
         agents_message = f"{len(agents.names)} Deployment(s) configured"
-        custom = store.spec.custom
-        if custom is not None and not custom.is_file_path:
-            agents_message += f"; {DOTTED_MODULE_NOTE}"
+        if store.spec.custom is not None:
+            agents_message = "; ".join([agents_message, *custom_module_notes(store.spec.custom)])
     conditions = set_condition(
         conditions,
         ConditionType.AGENTS_CONFIGURED,

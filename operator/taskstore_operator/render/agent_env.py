@@ -60,15 +60,15 @@ from taskstore_operator.render.agent_library import (
 from taskstore_operator.render.hashing import stable_hash
 from taskstore_operator.render.redis import redis_host, redis_secret_name
 from teal_taskstore.framework import ENTRY_FILE_PATH, IN_MEMORY_CLASS, REDIS_CLASS
-from teal_taskstore.persistence.redis_settings import DEFAULT_SENTINEL_MASTER
+from teal_taskstore.persistence.redis_settings import DEFAULT_SENTINEL_MASTER, MAX_INT32
 
 EnvVar = dict[str, Any]
 Manifest = dict[str, Any]
 
 # TA_REDIS_TTL for ttlSeconds 0 ("never expire"): the framework's own Redis components
 # read the same variable and pass it to SETEX / ex=, which refuse 0. 2**31 - 1 seconds
-# (68 years) is accepted by every reader and never expires in practice.
-NEVER_EXPIRE_TTL_SECONDS: Final = 2**31 - 1
+# (68 years, the largest ttlSeconds) is accepted by every reader and never expires in practice.
+NEVER_EXPIRE_TTL_SECONDS: Final = MAX_INT32
 
 
 def password_secret_ref(store: TaskStore) -> PasswordSecretRef | None:

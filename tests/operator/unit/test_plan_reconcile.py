@@ -1070,6 +1070,27 @@ def test_a_dotted_custom_module_is_kept_and_the_status_says_who_can_load_it() ->
     )
 
 
+@pytest.mark.parametrize(
+    ("module", "stem"),
+    [
+        ("/app/redis.py", "redis"),
+        ("/app/json.store.py", "json"),
+        ("/app/sk_agents.py", "sk_agents"),
+    ],
+)
+def test_a_custom_file_whose_stem_names_a_module_agents_import_is_reported(
+    module: str, stem: str
+) -> None:
+    """The framework puts the file in sys.modules[stem]: it would replace that module."""
+    spec = {"backend": "custom", "custom": {"module": module, "className": "S"}}
+    converged = converge(ready_state(spec, deployment()))
+    assert converged.manifest is not None
+
+    message = condition(converged.manifest["status"], "AgentsConfigured")["message"]
+    assert f"file stem {stem!r}" in message
+    assert "replace" in message
+
+
 # -- a container annotation that names a container the pod lacks (issue 10, defect 6) -------
 
 

@@ -117,6 +117,8 @@ def test_quantities_accept_integers_and_strings(cpu: int | str) -> None:
         ({"backend": "mongo"}, "backend"),
         ({"ttlSeconds": -1}, "ttlSeconds"),
         ({"ttlSeconds": "soon"}, "ttlSeconds"),
+        # Redis keeps expiries and database numbers as 32-bit ints: the library refuses more.
+        ({"ttlSeconds": 2**31}, "ttlSeconds"),
         ({"unknown": 1}, "unknown"),
         ({"redis": {"keyPrefix": "has space"}}, "redis.keyPrefix"),
         ({"redis": {"keyPrefix": "x" * 129}}, "redis.keyPrefix"),
@@ -145,6 +147,7 @@ def test_quantities_accept_integers_and_strings(cpu: int | str) -> None:
         ({"redis": {"external": {"host": "h", "port": 0}}}, "redis.external.port"),
         ({"redis": {"external": {"host": "h", "port": 65536}}}, "redis.external.port"),
         ({"redis": {"external": {"host": "h", "db": -1}}}, "redis.external.db"),
+        ({"redis": {"external": {"host": "h", "db": 2**31}}}, "redis.external.db"),
         ({"redis": {"external": {"host": "h", "tls": "maybe"}}}, "redis.external.tls"),
         ({"redis": {"external": {"host": "h", "username": ""}}}, "redis.external.username"),
         (
