@@ -589,7 +589,8 @@ class CustomBackend(ApiModel):
         pattern=MODULE_PATTERN,
         description=(
             "Module holding the class, as in TA_PERSISTENCE_MODULE: the path of a .py file in "
-            "the agent image (/app/my_store.py), which the Teal Agents framework loads, or a "
+            "the agent image (/app/my_store.py), which the Teal Agents framework loads as the "
+            "module named by the file name (so not redis.py or any module agents import), or a "
             "dotted module path (my_company.stores), which only agents using teal_taskstore's "
             "own PersistenceFactory can load (the status says so)."
         ),

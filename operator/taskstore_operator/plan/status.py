@@ -45,7 +45,7 @@ DOTTED_MODULE_NOTE: Final = (
 
 # Modules an agent process imports: a custom file with one of these stems replaces it there
 # (the framework registers the file as sys.modules[stem]). The standard library and the
-# packages a Teal Agents image has (docs/operator-api.md, "Custom backend").
+# packages a Teal Agents image has (docs/operator-api.md, "A custom class").
 AGENT_MODULES: Final = frozenset(sys.stdlib_module_names) | {
     "redis", "pydantic", "sk_agents", "ska_utils", "semantic_kernel", "teal_taskstore",
 }  # fmt: skip
