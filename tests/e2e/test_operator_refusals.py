@@ -11,9 +11,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize(
-    ("spec", "field"),
+    ("spec", "named"),
     [
-        ({"backend": "redis"}, "spec"),
+        ({"backend": "redis"}, "redis is required when backend is redis"),
         # Beyond a 32-bit int, which Redis and the library refuse in the agents.
         ({"ttlSeconds": 2**31}, "spec.ttlSeconds"),
         (
@@ -23,12 +23,12 @@ pytestmark = pytest.mark.e2e
     ],
 )
 def test_the_server_refuses_what_the_schema_expresses(
-    k8s: Kube, namespace: str, spec: dict[str, object], field: str
+    k8s: Kube, namespace: str, spec: dict[str, object], named: str
 ) -> None:
     with pytest.raises(ApiException) as refused:
         k8s.create_store(namespace, "tasks", spec)
     assert refused.value.status == 422
-    assert field in str(refused.value.body)
+    assert named in str(refused.value.body)
 
 
 def test_the_operator_refuses_the_rest_and_creates_nothing(k8s: Kube, namespace: str) -> None:
