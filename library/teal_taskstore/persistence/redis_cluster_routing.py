@@ -11,7 +11,7 @@ Connections are the manager's own: one :class:`LoopConnections` per node and eve
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -322,4 +322,4 @@ def routes_of(connections: LoopConnections) -> ClusterRoutes:
     """The loop's cluster routes (set on every loop's connections in cluster mode)."""
     routes = connections.cluster
     assert routes is not None, "cluster calls need cluster connections"
-    return routes
+    return cast(ClusterRoutes, routes)  # cluster connections are given ClusterRoutes only

@@ -6,16 +6,19 @@ import functools
 import os
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import MovedError, ResponseError
 
-if TYPE_CHECKING:
-    from teal_taskstore.persistence.redis_cluster_routing import ClusterRoutes
-
 Address = tuple[str, int]
+
+
+class Routes(Protocol):
+    """What a loop's connections need of cluster mode's routes (``ClusterRoutes``): closing."""
+
+    async def close(self) -> None: ...
 
 
 class ReplicationShortfall(Exception):
@@ -79,7 +82,7 @@ class LoopConnections:
         # Closes these connections when the loop shuts down; held here so it lives as long.
         self.closer: AsyncGenerator[None, None] | None = None
         # In cluster mode: the routes to every node (this object then only bounds calls).
-        self.cluster: ClusterRoutes | None = None
+        self.cluster: Routes | None = None
 
     async def execute(self, *args: Any) -> Any:
         """Send one command and return its reply (bytes, ints, lists; errors raised)."""
@@ -263,7 +266,7 @@ class ConnectionsPerLoop:
         address: Callable[[], Address | None] | None = None,
         hold: Callable[[], Awaitable[None] | None] | None = None,
         wait: tuple[int, int] = (0, 0),
-        cluster: "Callable[[asyncio.AbstractEventLoop], ClusterRoutes] | None" = None,
+        cluster: Callable[[asyncio.AbstractEventLoop], Routes] | None = None,
     ) -> None:
         # Every loop's connections are made alike: only the loop differs.
         self._make = functools.partial(
