@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import MovedError, ResponseError
+from redis.exceptions import ResponseError
 
 Address = tuple[str, int]
 
@@ -110,46 +110,20 @@ class LoopConnections:
         """``execute`` a write; with ``TA_REDIS_WAIT_REPLICAS``, ``WAIT`` in the same round trip.
 
         ``ReplicationShortfall`` when fewer replicas than asked acknowledged it in time. The
-        write's own error reply wins over ``WAIT``'s: a replica refuses both (``MOVED`` or
-        ``READONLY``, then "WAIT cannot be used with replica instances"), and the redirect is
-        what the caller needs. In sentinel mode a write first waits while ``hold`` says a
-        failover is under way.
+        write's own error reply wins over ``WAIT``'s (see :meth:`execute_pipeline`). In
+        sentinel mode a write first waits while ``hold`` says a failover is under way.
         """
         if self._hold is not None and (held := self._hold()) is not None:
             await held
         if not self._wait_replicas:
             return await self.execute(*args)
-        wait = ("WAIT", self._wait_replicas, self._wait_ms)
         if self._client is not None:
             pipeline = self._client.pipeline(transaction=False)
             pipeline.execute_command(*args)
-            pipeline.execute_command(*wait)
+            pipeline.execute_command("WAIT", self._wait_replicas, self._wait_ms)
             reply, acknowledged = await pipeline.execute()
             return self._replicated(reply, int(acknowledged))
-        connection = await self._take()
-        error: ResponseError | None = None
-        try:
-            if not connection.is_connected:
-                await connection.connect()  # type: ignore[no-untyped-call]
-            await connection.send_packed_command(connection.pack_commands([args, wait]), False)
-            try:
-                reply = await connection.read_response()
-            except ResponseError as exc:
-                # The WAIT reply is still to be read, to keep the connection in step.
-                error, reply = exc, None
-            try:
-                acknowledged = await connection.read_response()
-            except ResponseError:
-                if error is None:
-                    raise
-        except BaseException:
-            self._busy.discard(connection)
-            await connection.disconnect(nowait=True)
-            raise
-        await self._give_back(connection)
-        if error is not None:
-            raise error
-        return self._replicated(reply, int(acknowledged))
+        return await self._last_reply([args], write=True)
 
     async def execute_asking(self, *args: Any, write: bool = False) -> Any:
         """``ASKING`` and ``args`` pipelined on one connection (a cluster's ``ASK`` redirect).
@@ -157,14 +131,21 @@ class LoopConnections:
         ``ASKING`` admits only the next command on its connection, so both must share one.
         A ``write`` carries ``WAIT`` too, as with :meth:`execute_write`.
         """
+        return await self._last_reply([("ASKING",), args], write=write)
+
+    async def _last_reply(self, commands: list[tuple[Any, ...]], *, write: bool) -> Any:
+        """:meth:`execute_pipeline`'s reply to the last command, its error reply raised (it
+        wins over a ``WAIT`` shortfall, whose ``reply`` is that command's)."""
         try:
-            replies = await self.execute_pipeline([("ASKING",), args], write=write)
+            replies = await self.execute_pipeline(commands, write=write)
         except ReplicationShortfall as shortfall:
-            shortfall.reply = shortfall.reply[1]
+            if isinstance(shortfall.reply[-1], ResponseError):
+                raise shortfall.reply[-1] from None
+            shortfall.reply = shortfall.reply[-1]
             raise
-        if isinstance(replies[1], ResponseError):
-            raise replies[1]
-        return replies[1]
+        if isinstance(replies[-1], ResponseError):
+            raise replies[-1]
+        return replies[-1]
 
     async def execute_pipeline(
         self, commands: list[tuple[Any, ...]], *, write: bool = False
@@ -174,8 +155,9 @@ class LoopConnections:
         An error reply is returned in its place as the exception, not raised. With ``write``
         and ``TA_REDIS_WAIT_REPLICAS``, ``WAIT`` follows them (it covers every write before
         it on the connection): ``ReplicationShortfall``, with the replies, when it fell short.
-        ``WAIT``'s error reply is raised, unless a command was redirected (``MOVED``): then
-        the node is a replica that wrote nothing, and the replies carry the redirects.
+        ``WAIT``'s error reply is raised, unless a command got an error reply too: a replica
+        refuses both (``MOVED`` or ``READONLY``, then "WAIT cannot be used with replica
+        instances"), and the commands' errors, such as a redirect, are what the caller needs.
         """
         wait = bool(write and self._wait_replicas)
         sent = [*commands, ("WAIT", self._wait_replicas, self._wait_ms)] if wait else commands
@@ -198,7 +180,7 @@ class LoopConnections:
         if wait:
             acknowledged = replies.pop()
             if isinstance(acknowledged, ResponseError):
-                if any(isinstance(reply, MovedError) for reply in replies):
+                if any(isinstance(reply, ResponseError) for reply in replies):
                     return replies
                 raise acknowledged
             return self._replicated(replies, int(acknowledged))  # type: ignore[no-any-return]
